@@ -1,0 +1,92 @@
+// Runtime validation + defaulting of TikvCluster objects, with errors that name the
+// field path. Used by the synth CLI (bad files) and by the controller (an object that
+// slipped past the CRD, e.g. one created before a CRD upgrade).
+import { stringify as tomlStringify } from 'smol-toml';
+import type { z } from 'zod';
+import { type TikvCluster, TikvClusterSchema } from './v1alpha1.js';
+
+export interface FieldIssue {
+  /** Dotted path of the offending field, e.g. `spec.pd.replicas` or `spec.tikv.tolerations[0].effect`. */
+  path: string;
+  message: string;
+}
+
+export type ValidationResult = { ok: true; value: TikvCluster } | { ok: false; issues: FieldIssue[] };
+
+export class TikvClusterValidationError extends Error {
+  constructor(
+    readonly issues: FieldIssue[],
+    readonly source?: string,
+  ) {
+    super(formatIssues(issues, source));
+    this.name = 'TikvClusterValidationError';
+  }
+}
+
+export function formatIssues(issues: FieldIssue[], source?: string): string {
+  const where = source ? `${source}: ` : '';
+  return issues.map((i) => `${where}${i.path || '(root)'}: ${i.message}`).join('\n');
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out;
+}
+
+function zodIssues(error: z.ZodError): FieldIssue[] {
+  return error.issues.map((issue) => ({ path: formatPath(issue.path), message: issueMessage(issue) }));
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'invalid_union') {
+    // Quantities are string-or-number: report the string branch's reason.
+    const branch = issue.errors.find((errs) => errs.length > 0 && errs.every((e) => e.code !== 'invalid_type'));
+    if (branch?.[0]) return branch[0].message;
+    return 'must be a Kubernetes quantity such as 500m, 1Gi or 2';
+  }
+  return issue.message;
+}
+
+/** Checks that a free-form config tree can be written as TOML (no nulls, no mixed tables). */
+function tomlIssues(config: Record<string, unknown> | undefined, path: string): FieldIssue[] {
+  if (!config) return [];
+  const issues: FieldIssue[] = [];
+  const walk = (v: unknown, p: string) => {
+    if (v === null || v === undefined) issues.push({ path: p, message: 'null is not representable in TOML; remove the key instead' });
+    else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${p}[${i}]`));
+    else if (typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${p}.${k}`);
+    else if (typeof v === 'number' && !Number.isFinite(v)) issues.push({ path: p, message: 'must be a finite number' });
+  };
+  walk(config, path);
+  if (issues.length === 0) {
+    try {
+      tomlStringify(config);
+    } catch (e) {
+      issues.push({ path, message: `cannot be rendered as TOML: ${(e as Error).message}` });
+    }
+  }
+  return issues;
+}
+
+export function validateTikvCluster(obj: unknown): ValidationResult {
+  const parsed = TikvClusterSchema.safeParse(obj);
+  if (!parsed.success) return { ok: false, issues: zodIssues(parsed.error) };
+  const value = parsed.data;
+  const issues = [
+    ...tomlIssues(value.spec.pd.config, 'spec.pd.config'),
+    ...tomlIssues(value.spec.tikv.config, 'spec.tikv.config'),
+  ];
+  return issues.length ? { ok: false, issues } : { ok: true, value };
+}
+
+/** Like validateTikvCluster, but throws a TikvClusterValidationError naming `source`. */
+export function parseTikvCluster(obj: unknown, source?: string): TikvCluster {
+  const r = validateTikvCluster(obj);
+  if (!r.ok) throw new TikvClusterValidationError(r.issues, source);
+  return r.value;
+}
