@@ -51,6 +51,7 @@ const Storage = (defaultSize: string, what: string) =>
     .object({
       size: z
         .string()
+        .max(64)
         .regex(new RegExp(QUANTITY_PATTERN), 'must be a Kubernetes quantity such as 1Gi')
         .default(defaultSize)
         .describe(`Size of each ${what} data volume (PersistentVolumeClaim). Immutable after creation.`)
@@ -65,6 +66,7 @@ const Storage = (defaultSize: string, what: string) =>
       storageClassName: z
         .string()
         .min(1)
+        .max(253)
         .optional()
         .describe(`StorageClass of the ${what} data volumes; the cluster's default StorageClass when unset. Immutable after creation.`)
         .meta({

@@ -1,0 +1,131 @@
+// Builds the TikvCluster CustomResourceDefinition from the zod schema, so the CRD that
+// `kubectl apply -f crds/` installs can never disagree with the validation in code.
+// scripts/gen-crd.ts writes it to crds/; test/unit/crd.test.ts fails when that file drifts.
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import { MAX_CLUSTER_NAME_LENGTH } from './limits.js';
+import { GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, TikvClusterSpec, TikvClusterStatus, VERSION } from './v1alpha1.js';
+
+export const CRD_NAME = `${PLURAL}.${GROUP}`;
+export const CRD_FILE = `crds/${GROUP}_${PLURAL}.yaml`;
+
+type Schema = Record<string, unknown>;
+
+const JS_SAFE_INT_BOUNDS = new Set([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]);
+
+/**
+ * Turns zod's OpenAPI 3.0 output into a structural CRD schema:
+ * - zod's `.int()` bounds of ±2^53 are noise in a CRD;
+ * - Kubernetes forbids `additionalProperties: false` (unknown fields are pruned instead);
+ * - quantities become `x-kubernetes-int-or-string` with the exact anyOf the apiserver wants;
+ * - free-form objects keep only `type: object` + `x-kubernetes-preserve-unknown-fields`.
+ */
+function toStructural(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(toStructural);
+  if (!node || typeof node !== 'object') return node;
+  const s = { ...(node as Schema) };
+  if (s['x-kubernetes-int-or-string']) {
+    const out: Schema = { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] };
+    const str = (s.anyOf as Schema[] | undefined)?.find((b) => b.type === 'string');
+    if (str?.pattern) out.pattern = str.pattern;
+    if (s.description) out.description = s.description;
+    return out;
+  }
+  if (s['x-kubernetes-preserve-unknown-fields']) delete s.additionalProperties;
+  if (s.additionalProperties === false) delete s.additionalProperties;
+  for (const k of ['maximum', 'minimum'] as const) {
+    if (typeof s[k] === 'number' && JS_SAFE_INT_BOUNDS.has(s[k] as number)) delete s[k];
+  }
+  for (const [k, v] of Object.entries(s)) {
+    if (k === 'default' || k === 'enum' || k === 'x-kubernetes-validations') continue;
+    s[k] = toStructural(v);
+  }
+  if (s.properties) {
+    s.properties = Object.fromEntries(Object.entries(s.properties as Schema).map(([k, v]) => [k, toStructural(v)]));
+  }
+  return s;
+}
+
+function openAPISchema(schema: z.ZodType): Schema {
+  return toStructural(z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' })) as Schema;
+}
+
+/** Validations on the whole object: CEL may read metadata.name at the root. */
+const ROOT_VALIDATIONS = [
+  {
+    rule: `self.metadata.name.size() <= ${MAX_CLUSTER_NAME_LENGTH}`,
+    message: `metadata.name must be at most ${MAX_CLUSTER_NAME_LENGTH} characters: the StatefulSet's controller-revision-hash label "<name>-tikv-<10-char hash>" must fit in 63 characters`,
+  },
+  {
+    rule: "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+    message:
+      'metadata.name must be a DNS-1035 label (lowercase letters, digits and "-", starting with a letter) because Service names derive from it',
+  },
+];
+
+const readyColumn = (name: string, path: string, description: string, priority = 0) => ({
+  name,
+  type: 'integer',
+  jsonPath: path,
+  description,
+  ...(priority ? { priority } : {}),
+});
+
+export function buildCRD(): Schema {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: CRD_NAME,
+      labels: { 'app.kubernetes.io/name': 'tikv-operator', 'app.kubernetes.io/part-of': 'tikv-operator' },
+    },
+    spec: {
+      group: GROUP,
+      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES, categories: ['tikv'] },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: {
+            status: {},
+            scale: {
+              specReplicasPath: '.spec.tikv.replicas',
+              statusReplicasPath: '.status.tikv.replicas',
+              labelSelectorPath: '.status.tikv.selector',
+            },
+          },
+          additionalPrinterColumns: [
+            { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the cluster is ready.' },
+            { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'One-word summary of the cluster state.' },
+            readyColumn('PD', '.status.pd.readyReplicas', 'Ready PD members.'),
+            readyColumn('PD-Desired', '.spec.pd.replicas', 'Desired PD members.'),
+            readyColumn('TiKV', '.status.tikv.readyReplicas', 'Ready TiKV stores.'),
+            readyColumn('TiKV-Desired', '.spec.tikv.replicas', 'Desired TiKV stores.'),
+            { name: 'Version', type: 'string', jsonPath: '.spec.version', description: 'PD and TiKV version.' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: 'TikvCluster is a TiKV cluster: PD members and TiKV stores, run by tikv-operator.',
+              properties: {
+                apiVersion: { type: 'string', description: 'APIVersion of this object: tikv.org/v1alpha1.' },
+                kind: { type: 'string', description: 'Kind of this object: TikvCluster.' },
+                metadata: { type: 'object', description: 'Standard object metadata.' },
+                spec: { ...openAPISchema(TikvClusterSpec), default: {} },
+                status: openAPISchema(TikvClusterStatus),
+              },
+              'x-kubernetes-validations': ROOT_VALIDATIONS,
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function renderCRDYaml(): string {
+  return `# Generated from src/api/v1alpha1.ts by \`npm run gen:crd\`. Do not edit by hand.\n${stringify(buildCRD(), { version: '1.1', lineWidth: 0 })}`;
+}

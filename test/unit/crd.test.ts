@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { buildCRD, CRD_FILE, renderCRDYaml } from '../../src/api/crd.js';
+import { MAX_CLUSTER_NAME_LENGTH } from '../../src/api/limits.js';
+
+type Schema = Record<string, unknown> & { properties?: Record<string, Schema>; items?: Schema };
+
+const version = (crd: Record<string, unknown>) =>
+  (crd.spec as { versions: Array<Record<string, unknown>> }).versions[0] as {
+    schema: { openAPIV3Schema: Schema };
+    subresources: Record<string, unknown>;
+    additionalPrinterColumns: Array<{ name: string; jsonPath: string }>;
+  };
+
+/** Every property below `node`, with its dotted path. */
+function* fields(node: Schema, path = ''): Generator<[string, Schema]> {
+  for (const [k, v] of Object.entries(node.properties ?? {})) {
+    const p = path ? `${path}.${k}` : k;
+    yield [p, v];
+    yield* fields(v, p);
+    if (v.items) yield* fields(v.items, `${p}[]`);
+  }
+}
+
+describe('CRD', () => {
+  const crd = buildCRD();
+  const root = version(crd).schema.openAPIV3Schema;
+
+  it('matches the committed crds/ file (run `npm run gen:crd` after changing src/api)', () => {
+    expect(readFileSync(CRD_FILE, 'utf8')).toBe(renderCRDYaml());
+  });
+
+  it('describes every field, so kubectl explain helps', () => {
+    const undocumented = [...fields(root)].filter(([, s]) => typeof s.description !== 'string' || !s.description).map(([p]) => p);
+    expect(undocumented).toEqual([]);
+  });
+
+  it('is a structural schema: typed nodes, no additionalProperties:false, no $ref', () => {
+    const text = JSON.stringify(root);
+    expect(text).not.toContain('"$ref"');
+    expect(text).not.toContain('"additionalProperties":false');
+    expect(text).not.toContain('"$schema"');
+    for (const [p, s] of fields(root)) {
+      const typed = typeof s.type === 'string' || s['x-kubernetes-int-or-string'] === true;
+      expect(typed, `${p} must have a type`).toBe(true);
+      if (s['x-kubernetes-preserve-unknown-fields']) expect(s.additionalProperties, p).toBeUndefined();
+    }
+  });
+
+  it('defaults the documented fields', () => {
+    const spec = root.properties!.spec!;
+    expect(spec.properties!.version!.default).toBe('v8.5.5');
+    expect(spec.properties!.imagePullPolicy!.default).toBe('IfNotPresent');
+    expect(spec.properties!.pd!.properties!.replicas!.default).toBe(3);
+    expect(spec.properties!.tikv!.properties!.replicas!.minimum).toBe(1);
+    expect(spec.properties!.pd!.properties!.storage!.properties!.size!.default).toBe('1Gi');
+    expect(spec.properties!.tikv!.properties!.storage!.properties!.size!.default).toBe('5Gi');
+    expect(spec.properties!.pd!.properties!.image!.default).toBe('pingcap/pd');
+  });
+
+  it('keeps storage immutable and names short enough with CEL rules', () => {
+    const storage = root.properties!.spec!.properties!.tikv!.properties!.storage!;
+    const rules = (s: Schema) => (s['x-kubernetes-validations'] as Array<{ rule: string }> | undefined)?.map((r) => r.rule) ?? [];
+    expect(rules(storage.properties!.size!)).toContain('self == oldSelf');
+    expect(rules(storage.properties!.storageClassName!)).toContain('self == oldSelf');
+    expect(rules(root).join(' ')).toContain(`self.metadata.name.size() <= ${MAX_CLUSTER_NAME_LENGTH}`);
+    expect(MAX_CLUSTER_NAME_LENGTH).toBe(47);
+  });
+
+  it('has status + scale subresources and printer columns', () => {
+    const v = version(crd);
+    expect(v.subresources.status).toEqual({});
+    expect(v.subresources.scale).toEqual({
+      specReplicasPath: '.spec.tikv.replicas',
+      statusReplicasPath: '.status.tikv.replicas',
+      labelSelectorPath: '.status.tikv.selector',
+    });
+    expect(v.additionalPrinterColumns.map((c) => c.name)).toEqual(['Ready', 'Phase', 'PD', 'PD-Desired', 'TiKV', 'TiKV-Desired', 'Version', 'Age']);
+    expect((crd.spec as { names: { shortNames: string[] } }).names.shortNames).toEqual(['tkc']);
+  });
+
+  it('renders quantities as int-or-string', () => {
+    const cpu = root.properties!.spec!.properties!.tikv!.properties!.resources!.properties!.limits!.properties!.cpu!;
+    expect(cpu['x-kubernetes-int-or-string']).toBe(true);
+    expect(cpu.anyOf).toEqual([{ type: 'integer' }, { type: 'string' }]);
+  });
+
+  it('parses back as YAML 1.1 without changing a value', () => {
+    expect(parse(renderCRDYaml(), { version: '1.1' })).toEqual(JSON.parse(JSON.stringify(crd)));
+  });
+});
