@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { CLUSTER_RULES, NAMESPACE_RULES, synthesizeOperator } from '../../src/charts/operator.js';
+import { DEPLOY_FILE, renderOperatorYaml } from '../../src/charts/operator-yaml.js';
+
+type Container = { securityContext: Record<string, unknown>; readinessProbe?: unknown; livenessProbe?: unknown; resources: { limits?: Record<string, string> } };
+
+describe('deploy/ (the operator in the cluster)', () => {
+  const objects = synthesizeOperator();
+  const byKind = (k: string) => objects.filter((o) => o.kind === k);
+
+  it('matches the committed deploy/ file (run `npm run gen:deploy` after changing src/charts/operator.ts)', () => {
+    expect(readFileSync(DEPLOY_FILE, 'utf8')).toBe(renderOperatorYaml());
+    const docs = parseAllDocuments(readFileSync(DEPLOY_FILE, 'utf8'), { version: '1.1' }).map((d) => d.toJS());
+    expect(docs.map((d) => d.kind)).toEqual(objects.map((o) => o.kind));
+  });
+
+  it('grants no wildcard, no delete and no secrets access', () => {
+    for (const rule of [...CLUSTER_RULES, ...NAMESPACE_RULES]) {
+      expect(rule.verbs).not.toContain('*');
+      expect(rule.resources).not.toContain('*');
+      expect(rule.verbs).not.toContain('delete');
+      expect(rule.resources).not.toContain('secrets');
+    }
+    const role = byKind('Role')[0] as unknown as { rules: unknown[]; metadata: { namespace: string } };
+    expect(role.metadata.namespace).toBe('tikv-operator-system');
+    expect(role.rules).toEqual(NAMESPACE_RULES);
+  });
+
+  it('binds the roles to the operator ServiceAccount', () => {
+    const sa = byKind('ServiceAccount')[0]!;
+    for (const b of [...byKind('ClusterRoleBinding'), ...byKind('RoleBinding')] as unknown as Array<{ subjects: Array<{ name: string; namespace: string }> }>) {
+      expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }]);
+    }
+  });
+
+  it('runs non-root with a read-only root filesystem, probes and a memory limit', () => {
+    const dep = byKind('Deployment')[0] as unknown as { spec: { template: { spec: { securityContext: Record<string, unknown>; containers: Container[] } } } };
+    const pod = dep.spec.template.spec;
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    const c = pod.containers[0]!;
+    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c.readinessProbe).toBeDefined();
+    expect(c.livenessProbe).toBeDefined();
+    expect(c.resources.limits?.memory).toBeDefined();
+  });
+});
