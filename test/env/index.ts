@@ -1,0 +1,100 @@
+// The test environment: a real Kubernetes control plane (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok nodes, a fake volume provisioner) plus a
+// real PD cluster, all on 127.0.0.1 under one temp dir. Used by vitest's globalSetup and
+// by `npm run testenv -- up`.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CONTROL_PLANE_BINARIES, findBinaries, PD_BINARY, type TestEnvPaths } from './binaries.js';
+import { startControlPlane } from './controlplane.js';
+import { type PDClusterHandle, startPDCluster } from './pd.js';
+import { formatLogTails, type ManagedProcess } from './process.js';
+import { type Provisioner, startProvisioner } from './provisioner.js';
+
+export interface TestEnvOptions {
+  /** Fake kwok nodes (default 4: two amd64, two arm64). */
+  nodes?: number;
+  /** Start a 3-member PD cluster (default true). */
+  pd?: boolean;
+  log?: (s: string) => void;
+}
+
+export interface TestEnv {
+  dir: string;
+  kubeconfigPath: string;
+  /** Admin (system:masters) KubeConfig. */
+  kc: KubeConfig;
+  server: string;
+  adminToken: string;
+  auditLogPath: string;
+  binDir: string;
+  paths: TestEnvPaths;
+  pd?: PDClusterHandle;
+  nodeNames: string[];
+  /** Every process of the control plane (PD members are owned by `pd`). */
+  processes: readonly ManagedProcess[];
+  /** Stops everything in reverse order and removes `dir`. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 10_000;
+
+export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
+  const log = opts.log ?? ((s: string) => console.log(s));
+  const withPD = opts.pd ?? true;
+  const bins = findBinaries(withPD ? [...CONTROL_PLANE_BINARIES, PD_BINARY] : CONTROL_PLANE_BINARIES);
+  const dir = mkdtempSync(join(tmpdir(), 'tikv-operator-testenv-'));
+  const t0 = Date.now();
+  const elapsed = () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`;
+  log(`[testenv] starting in ${dir} (binaries: ${bins.binDir})`);
+
+  const procs: ManagedProcess[] = [];
+  let provisioner: Provisioner | undefined;
+  let pd: PDClusterHandle | undefined;
+  let stopped = false;
+
+  const stopAll = async (removeDir: boolean) => {
+    if (stopped) return;
+    stopped = true;
+    const t = Date.now();
+    await provisioner?.stop().catch((e) => log(`[testenv] provisioner stop: ${e}`));
+    await pd?.stop().catch((e) => log(`[testenv] pd stop: ${e}`));
+    // Reverse start order: clients of the apiserver first, etcd last.
+    for (const p of [...procs].reverse()) await p.stop(STOP_GRACE_MS);
+    if (removeDir) rmSync(dir, { recursive: true, force: true });
+    log(`[testenv] stopped in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+  };
+  const stop = () => stopAll(true);
+
+  try {
+    const cp = await startControlPlane({ bins, dir, nodes: opts.nodes ?? 4, log, procs });
+    provisioner = await startProvisioner(cp.kc, log);
+    log(`[testenv] provisioner watching PVCs (${elapsed()})`);
+    if (withPD) {
+      pd = await startPDCluster({ binDir: bins.binDir, dir: join(dir, 'pd'), members: 3, log: (s) => log(`[testenv] ${s}`) });
+      log(`[testenv] PD ready at ${pd.clientURLs.join(',')} (${elapsed()})`);
+    }
+    log(`[testenv] ready in ${elapsed()}; KUBECONFIG=${cp.kubeconfigPath}`);
+    return {
+      dir,
+      kubeconfigPath: cp.kubeconfigPath,
+      kc: cp.kc,
+      server: cp.server,
+      adminToken: cp.adminToken,
+      auditLogPath: cp.auditLogPath,
+      binDir: bins.binDir,
+      paths: bins.paths,
+      pd,
+      nodeNames: cp.nodeNames,
+      processes: procs,
+      stop,
+    };
+  } catch (e) {
+    log(`[testenv] startup failed after ${elapsed()}: ${(e as Error).message}\n${formatLogTails(procs)}`);
+    // Keep the dir (full logs) of a failed start for post-mortem.
+    await stopAll(false).catch(() => undefined);
+    log(`[testenv] logs kept in ${dir}`);
+    throw e;
+  }
+}

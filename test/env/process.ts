@@ -1,0 +1,190 @@
+// Child-process plumbing for the test environment: free loopback ports, spawning with
+// one log file per component, readiness polling with deadlines, and teardown by PID.
+// Every child gets its own process group (detached) so a stop reaches anything it forked,
+// and nothing is ever looked up or killed by name.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const LOOPBACK = '127.0.0.1';
+
+/** A port the kernel just handed out on 127.0.0.1 (closed again; the caller binds it next). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, LOOPBACK, () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Distinct free ports (ports handed out in one batch are held until all are known). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+/** Whether 127.0.0.1:port can be bound right now. */
+export function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, LOOPBACK, () => srv.close(() => resolve(true)));
+  });
+}
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly logPath: string;
+  /** Ports the component listens on, recorded so teardown checks can verify they are free. */
+  readonly ports: number[];
+  /** Exit code or signal once the process has exited. */
+  exitStatus(): string | undefined;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<void>;
+  /** SIGTERM to the process group, SIGKILL after `graceMs`; resolves once it has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Every live child of this Node process, so an abrupt exit can still kill them. */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // 'exit' handlers must be synchronous: SIGKILL whatever is still running.
+  process.on('exit', () => {
+    for (const child of live) if (child.pid) killGroup(child.pid, 'SIGKILL');
+  });
+}
+
+export interface SpawnOptions {
+  logDir: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  ports?: number[];
+}
+
+/** Starts `bin args` in its own process group with stdout+stderr appended to `<logDir>/<name>.log`. */
+export function spawnLogged(name: string, bin: string, args: string[], opts: SpawnOptions): ManagedProcess {
+  installExitHook();
+  const logPath = join(opts.logDir, `${name}.log`);
+  const fd = openSync(logPath, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(bin, args, {
+      cwd: opts.cwd ?? opts.logDir,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    });
+  } finally {
+    closeSync(fd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${name} (${bin}); see ${logPath}`);
+  live.add(child);
+  let status: string | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      status = signal ? `signal ${signal}` : `exit code ${code}`;
+      live.delete(child);
+      resolve();
+    });
+    child.once('error', (err) => {
+      status = `spawn error: ${err.message}`;
+      live.delete(child);
+      resolve();
+    });
+  });
+
+  const stop = async (graceMs = 10_000) => {
+    if (status !== undefined) return;
+    killGroup(pid, 'SIGTERM');
+    const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
+    if (timedOut) {
+      killGroup(pid, 'SIGKILL');
+      await exited;
+    }
+    // Children the component forked itself may outlive it; the group kill reaches them.
+    killGroup(pid, 'SIGKILL');
+  };
+  return { name, pid, logPath, ports: opts.ports ?? [], exitStatus: () => status, exited, stop };
+}
+
+export class TimeoutError extends Error {
+  override name = 'TimeoutError';
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  intervalMs?: number;
+  /** Fail at once if this process exits while waiting. */
+  proc?: ManagedProcess;
+}
+
+/**
+ * Polls `check` until it returns a value other than undefined/false. Exceptions count as
+ * "not yet"; the last one is reported on timeout.
+ */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, opts: WaitOptions): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last: unknown;
+  for (;;) {
+    const status = opts.proc?.exitStatus();
+    if (status !== undefined) throw new Error(`${opts.proc?.name} exited (${status}) while waiting for ${what}`);
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      const why = last instanceof Error ? `: last error: ${last.message}` : '';
+      throw new TimeoutError(`timed out after ${opts.timeoutMs} ms waiting for ${what}${why}`);
+    }
+    await sleep(opts.intervalMs ?? 200);
+  }
+}
+
+/** The last `lines` lines of a log file ('' if unreadable). */
+export function tailFile(path: string, lines = 40): string {
+  try {
+    return readFileSync(path, 'utf8').split('\n').slice(-lines - 1).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** A header plus the tail of each process's log, for failure reports. */
+export function formatLogTails(procs: readonly ManagedProcess[], lines = 40): string {
+  return procs
+    .map((p) => `----- ${p.name} (pid ${p.pid}, ${p.exitStatus() ?? 'running'}) ${p.logPath} -----\n${tailFile(p.logPath, lines)}`)
+    .join('\n');
+}
+
+/** Whether a PID still exists (signal 0 probes without sending anything). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
