@@ -1,0 +1,202 @@
+import { describe, expect, it } from 'vitest';
+import { HttpPDClient, type PDRequestInit, type PDTransport } from '../../../src/controller/pd/client.js';
+import { isPDError, PDError } from '../../../src/controller/pd/json.js';
+
+type Route = { status?: number; body: string };
+
+/** A transport answering canned bodies per path, recording every request. */
+function fakeTransport(routes: Record<string, Route>) {
+  const calls: { path: string; init: PDRequestInit }[] = [];
+  const transport: PDTransport = async (path, init) => {
+    calls.push({ path, init });
+    const route = routes[path];
+    return route ? { status: route.status ?? 200, body: route.body } : { status: 404, body: '"404 page not found"' };
+  };
+  return { transport, calls };
+}
+
+const MEMBERS = `{
+  "header": {"cluster_id": 7412345678901234567},
+  "members": [
+    {"name": "basic-pd-0", "member_id": 13711283423532012345, "peer_urls": ["http://basic-pd-0.basic-pd-peer.ns.svc:2380"],
+     "client_urls": ["http://basic-pd-0.basic-pd-peer.ns.svc:2379"], "deploy_path": "/", "binary_version": "v8.5.5", "git_hash": "abc"},
+    {"member_id": 18446744073709551615, "peer_urls": ["http://basic-pd-1.basic-pd-peer.ns.svc:2380"]}
+  ],
+  "leader": {"name": "basic-pd-0", "member_id": 13711283423532012345, "client_urls": ["http://basic-pd-0.basic-pd-peer.ns.svc:2379"]},
+  "etcd_leader": {"name": "basic-pd-0", "member_id": 13711283423532012345}
+}`;
+
+describe('HttpPDClient.members', () => {
+  it('keeps 20-digit member and cluster ids exact', async () => {
+    const { transport } = fakeTransport({ '/pd/api/v1/members': { body: MEMBERS } });
+    const m = await new HttpPDClient(transport).members();
+    expect(m.clusterID).toBe('7412345678901234567');
+    expect(m.members.map((x) => x.id)).toEqual(['13711283423532012345', '18446744073709551615']);
+    expect(m.leader?.id).toBe('13711283423532012345');
+    expect(m.etcdLeader?.name).toBe('basic-pd-0');
+    expect(m.members[0]).toMatchObject({ name: 'basic-pd-0', binaryVersion: 'v8.5.5', deployPath: '/' });
+  });
+
+  it('represents a half-joined member without name or client URLs', async () => {
+    const { transport } = fakeTransport({ '/pd/api/v1/members': { body: MEMBERS } });
+    const half = (await new HttpPDClient(transport).members()).members[1];
+    expect(half).toEqual({
+      id: '18446744073709551615',
+      name: '',
+      peerURLs: ['http://basic-pd-1.basic-pd-peer.ns.svc:2380'],
+      clientURLs: [],
+      leaderPriority: 0,
+    });
+  });
+});
+
+describe('HttpPDClient.health', () => {
+  it('reads the bare array, including a member PD sends with null name and urls', async () => {
+    const body =
+      '[{"name":"basic-pd-0","member_id":13711283423532012345,"client_urls":["http://basic-pd-0:2379"],"health":true},' +
+      '{"name":"","member_id":9,"client_urls":null,"health":false}]';
+    const { transport, calls } = fakeTransport({ '/pd/api/v1/health': { body } });
+    const h = await new HttpPDClient(transport).health();
+    expect(h).toEqual([
+      { id: '13711283423532012345', name: 'basic-pd-0', clientURLs: ['http://basic-pd-0:2379'], health: true },
+      { id: '9', name: '', clientURLs: [], health: false },
+    ]);
+    expect(calls[0]?.init).toEqual({ method: 'GET', timeoutMs: 3000 });
+  });
+
+  it('rejects an object where the array belongs', async () => {
+    const { transport } = fakeTransport({ '/pd/api/v1/health': { body: '{"health": true}' } });
+    const err = await new HttpPDClient(transport).health().catch((e: unknown) => e);
+    expect(isPDError(err) && err.kind).toBe('BadResponse');
+  });
+});
+
+describe('HttpPDClient.leader and cluster', () => {
+  it('reads the leader member and the cluster id', async () => {
+    const { transport } = fakeTransport({
+      '/pd/api/v1/leader': { body: '{"name":"basic-pd-2","member_id":12297829382473034410,"client_urls":["http://x:2379"]}' },
+      '/pd/api/v1/cluster': { body: '{"id":7412345678901234567,"max_peer_count":3}' },
+    });
+    const client = new HttpPDClient(transport);
+    expect(await client.leader()).toMatchObject({ id: '12297829382473034410', name: 'basic-pd-2', clientURLs: ['http://x:2379'] });
+    expect(await client.cluster()).toEqual({ id: '7412345678901234567', maxPeerCount: 3 });
+  });
+});
+
+const storeInfo = (store: string, status = '{}') => `{"store": ${store}, "status": ${status}}`;
+
+const UP_OMITTED = storeInfo(
+  '{"id": 1, "address": "basic-tikv-0.basic-tikv-peer.ns.svc:20160", "labels": [{"key": "zone", "value": "a"}], "version": "8.5.5",' +
+    ' "peer_address": "basic-tikv-0.basic-tikv-peer.ns.svc:20160", "status_address": "basic-tikv-0.basic-tikv-peer.ns.svc:20180",' +
+    ' "git_hash": "abc", "start_timestamp": 1755600000, "deploy_path": "/", "last_heartbeat": 1755600123456789000, "state_name": "Up"}',
+  '{"capacity": "10GiB", "available": "9.7GiB", "used_size": "40MiB", "leader_count": 7, "leader_weight": 1, "leader_score": 7,' +
+    ' "leader_size": 7, "region_count": 21, "region_weight": 1, "region_score": 21.5, "region_size": 21, "slow_score": 1,' +
+    ' "start_ts": "2025-08-19T10:00:00Z", "last_heartbeat_ts": "2025-08-19T18:02:03.456789012+08:00", "uptime": "2m3s"}',
+);
+const DISCONNECTED = storeInfo(
+  '{"id": 5, "address": "basic-tikv-2.basic-tikv-peer.ns.svc:20160", "node_state": 1, "state_name": "Disconnected"}',
+  '{"capacity": "10GiB", "last_heartbeat_ts": "2025-08-19T10:01:00Z"}',
+);
+const NO_STATE_NAME = storeInfo('{"id": 12, "address": "basic-tikv-3.basic-tikv-peer.ns.svc:20160", "state": 1, "node_state": 2}');
+const TOMBSTONE = storeInfo(
+  '{"id": 4, "address": "basic-tikv-1.basic-tikv-peer.ns.svc:20160", "state": 2, "node_state": 3, "state_name": "Tombstone", "last_heartbeat": 1755600000000000000}',
+);
+
+describe('HttpPDClient.stores', () => {
+  const list = (...stores: string[]) => `{"count": ${stores.length}, "stores": [${stores.join(',')}]}`;
+
+  it('reads omitted state and node_state as Up and Preparing, and normalizes the store', async () => {
+    const { transport } = fakeTransport({ '/pd/api/v1/stores': { body: list(UP_OMITTED) } });
+    const [s] = await new HttpPDClient(transport).stores();
+    expect(s).toEqual({
+      id: '1',
+      address: 'basic-tikv-0.basic-tikv-peer.ns.svc:20160',
+      stateName: 'Up',
+      state: 'Up',
+      nodeState: 'Preparing',
+      labels: { zone: 'a' },
+      version: '8.5.5',
+      peerAddress: 'basic-tikv-0.basic-tikv-peer.ns.svc:20160',
+      statusAddress: 'basic-tikv-0.basic-tikv-peer.ns.svc:20180',
+      gitHash: 'abc',
+      deployPath: '/',
+      physicallyDestroyed: false,
+      capacity: '10GiB',
+      available: '9.7GiB',
+      usedSize: '40MiB',
+      leaderCount: 7,
+      regionCount: 21,
+      leaderWeight: 1,
+      regionWeight: 1,
+      isBusy: false,
+      startTS: '2025-08-19T10:00:00.000Z',
+      lastHeartbeatTS: '2025-08-19T10:02:03.456Z',
+      uptime: '2m3s',
+    });
+  });
+
+  it('passes state_name Disconnected through, defaults counts to 0 and sorts by numeric id', async () => {
+    const { transport } = fakeTransport({ '/pd/api/v1/stores': { body: list(NO_STATE_NAME, DISCONNECTED, UP_OMITTED) } });
+    const stores = await new HttpPDClient(transport).stores();
+    expect(stores.map((s) => s.id)).toEqual(['1', '5', '12']);
+    expect(stores[1]).toMatchObject({ stateName: 'Disconnected', state: 'Up', nodeState: 'Serving', leaderCount: 0, regionCount: 0 });
+    expect(stores[1]?.lastHeartbeatTS).toBe('2025-08-19T10:01:00.000Z');
+    // without state_name the numeric state names it
+    expect(stores[2]).toMatchObject({ stateName: 'Offline', state: 'Offline', nodeState: 'Removing' });
+  });
+
+  it('asks for every state in one request when tombstones are wanted', async () => {
+    const { transport, calls } = fakeTransport({
+      '/pd/api/v1/stores?state=0&state=1&state=2': { body: list(UP_OMITTED, TOMBSTONE) },
+    });
+    const stores = await new HttpPDClient(transport).stores({ includeTombstone: true });
+    expect(calls.map((c) => c.path)).toEqual(['/pd/api/v1/stores?state=0&state=1&state=2']);
+    expect(stores[1]).toMatchObject({ id: '4', stateName: 'Tombstone', state: 'Tombstone', nodeState: 'Removed' });
+    // no status.last_heartbeat_ts: the nanosecond store.last_heartbeat is used
+    expect(stores[1]?.lastHeartbeatTS).toBe(new Date(1755600000000).toISOString());
+  });
+
+  it('does not ask for tombstones by default', async () => {
+    const { transport, calls } = fakeTransport({ '/pd/api/v1/stores': { body: list() } });
+    expect(await new HttpPDClient(transport).stores()).toEqual([]);
+    expect(calls.map((c) => c.path)).toEqual(['/pd/api/v1/stores']);
+  });
+
+  it('rejects with notBootstrapped before the first store bootstraps', async () => {
+    const body = '"[PD:cluster:ErrNotBootstrapped]TiKV cluster not bootstrapped, please start TiKV first"';
+    const { transport } = fakeTransport({ '/pd/api/v1/stores': { status: 500, body } });
+    const err = await new HttpPDClient(transport).stores().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PDError);
+    expect((err as PDError).notBootstrapped).toBe(true);
+  });
+});
+
+describe('HttpPDClient request hook', () => {
+  it('reports the path without query and the status of every request, 0 when no answer came', async () => {
+    const seen: [string, number][] = [];
+    const failing: PDTransport = async () => {
+      throw new Error('socket hang up');
+    };
+    const ok = fakeTransport({ '/pd/api/v1/stores?state=0&state=1&state=2': { body: '{"count":0,"stores":null}' } });
+    const onRequest = (path: string, status: number, seconds: number) => {
+      expect(seconds).toBeGreaterThanOrEqual(0);
+      seen.push([path, status]);
+    };
+    await new HttpPDClient(ok.transport, { onRequest }).stores({ includeTombstone: true });
+    await new HttpPDClient(ok.transport, { onRequest }).leader().catch(() => undefined);
+    const err = await new HttpPDClient(failing, { onRequest }).health().catch((e: unknown) => e);
+    expect(seen).toEqual([
+      ['/pd/api/v1/stores', 200],
+      ['/pd/api/v1/leader', 404],
+      ['/pd/api/v1/health', 0],
+    ]);
+    // a transport that throws something other than a PDError still yields a PDError
+    expect(isPDError(err) && err.kind).toBe('Network');
+  });
+
+  it('passes its timeout to the transport', async () => {
+    const { transport, calls } = fakeTransport({ '/pd/api/v1/health': { body: '[]' } });
+    await new HttpPDClient(transport, { timeoutMs: 1234 }).health();
+    expect(calls[0]?.init.timeoutMs).toBe(1234);
+  });
+});
