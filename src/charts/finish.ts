@@ -120,7 +120,10 @@ export function finishObjects(objects: KubeObject[], ctx: FinishContext): KubeOb
     }
     if (obj.kind === 'StatefulSet') finishStatefulSet(obj as unknown as V1StatefulSet, model, labels);
     if (ctx.uid) obj.metadata.ownerReferences = [ownerReference(ctx.clusterName, ctx.uid)];
-    return { obj, rank: [KIND_ORDER.indexOf(obj.kind), COMPONENT_ORDER.indexOf(model.component)] as const };
+    const serviceIndex = model.services.findIndex((s) => s.name === obj.metadata.name);
+    return { obj, rank: [KIND_ORDER.indexOf(obj.kind), COMPONENT_ORDER.indexOf(model.component), serviceIndex] };
   });
-  return finished.sort((a, b) => a.rank[0] - b.rank[0] || a.rank[1] - b.rank[1]).map((f) => f.obj);
+  // cdk8s orders by construct dependencies; the order here is fixed by the models instead.
+  const byRank = (a: number[], b: number[]) => a.reduce((d, x, i) => d || x - (b[i] ?? 0), 0);
+  return finished.sort((a, b) => byRank(a.rank, b.rank)).map((f) => f.obj);
 }
