@@ -1,0 +1,349 @@
+// TiKV store stand-ins: processes-less "stores" that register with a real PD over pdpb the
+// way TiKV does (bootstrap or PutStore, store heartbeats, a RegionHeartbeat stream), so the
+// store states a test sees (Up, Disconnected, Down, Offline, Tombstone) come from PD itself.
+//
+// Regions are simulated per Node process: stand-ins that share a PD cluster share one region
+// table, PD's operators are applied to it, and when a leader's store stops heartbeating
+// another live voter takes over (if a majority is live), as raft would.
+import type { ClientDuplexStream } from '@grpc/grpc-js';
+import { PDClient, PdHeaderError, type Peer, type ProtoDirs, type RegionHeartbeatResponse, type Store, type U64 } from './pdpb.js';
+import {
+  applyChangePeer,
+  applyChangePeerV2,
+  downPeers,
+  elect,
+  leaderPeer,
+  newRegionEntry,
+  type RegionEntry,
+  transferLeader,
+} from './region-book.js';
+
+export { loadProtoDirs, type ProtoDirs } from './pdpb.js';
+
+export interface StoreStandin {
+  readonly id: string;
+  readonly address: string;
+  pauseHeartbeats(): void;
+  resumeHeartbeats(): void;
+  stop(): Promise<void>;
+  /** Regions with a peer on this store / led by this store, in this process's region table. */
+  regionCount(): number;
+  leaderCount(): number;
+}
+
+export interface StoreStandinOptions {
+  pdEndpoints: string[];
+  /** What TiKV advertises, e.g. `basic-tikv-0.basic-tikv-peer.default.svc:20160`. */
+  address: string;
+  protoDirs: ProtoDirs;
+  capacityBytes?: number;
+  heartbeatIntervalMs?: number;
+  /** Defaults to the address's host with port 20180, like TiKV's status server. */
+  statusAddress?: string;
+  version?: string;
+  labels?: Record<string, string>;
+  log?: (s: string) => void;
+}
+
+const DEFAULT_CAPACITY = 10 * 1024 ** 3;
+const REGION_SIZE_BYTES = 1024 ** 2;
+const STORE_VERSION = '8.5.5';
+
+/** The stand-ins and region table of one PD cluster (by cluster id) in this process. */
+interface SimCluster {
+  standins: Map<U64, StandinImpl>;
+  regions: Map<U64, RegionEntry>;
+}
+const clusters = new Map<U64, SimCluster>();
+
+function simCluster(clusterId: U64): SimCluster {
+  let c = clusters.get(clusterId);
+  if (!c) {
+    c = { standins: new Map(), regions: new Map() };
+    clusters.set(clusterId, c);
+  }
+  return c;
+}
+
+const nowSec = () => Math.floor(Date.now() / 1000);
+
+/** Registers a store with PD (bootstrapping the cluster if nobody has) and starts heartbeating. */
+export async function startStoreStandin(opts: StoreStandinOptions): Promise<StoreStandin> {
+  const pd = new PDClient(opts.pdEndpoints, opts.protoDirs);
+  try {
+    const s = new StandinImpl(pd, opts);
+    await s.register();
+    return s;
+  } catch (e) {
+    pd.close();
+    throw new Error(`store stand-in ${opts.address}: ${(e as Error).message}`);
+  }
+}
+
+class StandinImpl implements StoreStandin {
+  readonly address: string;
+  private storeId: U64 | undefined;
+  private sim: SimCluster | undefined;
+  private readonly startedAt = nowSec();
+  private lastHeartbeatSec = nowSec();
+  private paused = false;
+  private stopped = false;
+  private downSince: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private stream: ClientDuplexStream<object, RegionHeartbeatResponse> | undefined;
+  private lastError = '';
+
+  constructor(
+    private readonly pd: PDClient,
+    private readonly opts: StoreStandinOptions,
+  ) {
+    this.address = opts.address;
+  }
+
+  get id(): string {
+    if (!this.storeId) throw new Error(`store stand-in ${this.address} has no id yet`);
+    return this.storeId;
+  }
+
+  // ---- registration --------------------------------------------------------------------
+
+  async register(): Promise<void> {
+    const { bootstrapped } = await this.pd.call<{ header: null; bootstrapped: boolean }>('IsBootstrapped', {});
+    if (!bootstrapped && (await this.tryBootstrap())) {
+      this.log(`bootstrapped the cluster as store ${this.storeId}`);
+    } else {
+      this.storeId ??= (await this.existingStoreId()) ?? (await this.allocId());
+      await this.pd.call('PutStore', { store: this.storeMessage() });
+      this.log(`registered as store ${this.storeId}`);
+    }
+    this.sim = simCluster(this.pd.clusterId);
+    this.sim.standins.set(this.id, this);
+    await this.storeHeartbeat();
+    this.timer = setInterval(() => void this.tick(), this.opts.heartbeatIntervalMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  /** Bootstrap with the first region; false when another store won the race. */
+  private async tryBootstrap(): Promise<boolean> {
+    this.storeId = await this.allocId();
+    const regionId = await this.allocId();
+    const peer: Peer = { id: await this.allocId(), store_id: this.storeId, role: 'Voter' };
+    const entry = newRegionEntry(regionId, peer);
+    try {
+      await this.pd.call('Bootstrap', { store: this.storeMessage(), region: entry.region });
+    } catch (e) {
+      // The loser of a race sees ALREADY_BOOTSTRAPPED, or UNKNOWN when its etcd txn conflicted.
+      if (!(e instanceof PdHeaderError)) throw e;
+      const again = await this.pd.call<{ header: null; bootstrapped: boolean }>('IsBootstrapped', {});
+      if (!again.bootstrapped) throw e;
+      return false;
+    }
+    simCluster(this.pd.clusterId).regions.set(regionId, entry);
+    return true;
+  }
+
+  /** A restarted TiKV keeps its store id (it lives in the data dir); same address ⇒ same store. */
+  private async existingStoreId(): Promise<U64 | undefined> {
+    const res = await this.pd.call<{ header: null; stores: Store[] }>('GetAllStores', { exclude_tombstone_stores: true });
+    return res.stores.find((s) => s.address === this.address && s.state !== 'Tombstone')?.id;
+  }
+
+  private async allocId(): Promise<U64> {
+    return (await this.pd.call<{ header: null; id: U64 }>('AllocID', {})).id;
+  }
+
+  private storeMessage(): Partial<Store> & { last_heartbeat: string } {
+    const host = this.address.replace(/:\d+$/, '');
+    return {
+      id: this.id,
+      address: this.address,
+      peer_address: this.address,
+      status_address: this.opts.statusAddress ?? `${host}:20180`,
+      version: this.opts.version ?? STORE_VERSION,
+      git_hash: 'store-standin',
+      state: 'Up',
+      start_timestamp: String(this.startedAt),
+      last_heartbeat: String(BigInt(Date.now()) * 1_000_000n),
+      deploy_path: '/standin',
+      labels: Object.entries(this.opts.labels ?? {}).map(([key, value]) => ({ key, value })),
+    };
+  }
+
+  // ---- heartbeats ----------------------------------------------------------------------
+
+  private get running(): boolean {
+    return !this.paused && !this.stopped;
+  }
+
+  private async tick(): Promise<void> {
+    if (!this.running || this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.storeHeartbeat();
+      await this.regionHeartbeats();
+    } catch (e) {
+      this.noteError(e);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async storeHeartbeat(): Promise<void> {
+    const now = nowSec();
+    const capacity = this.opts.capacityBytes ?? DEFAULT_CAPACITY;
+    const used = this.regionCount() * REGION_SIZE_BYTES;
+    await this.pd.call('StoreHeartbeat', {
+      stats: {
+        store_id: this.id,
+        capacity: String(capacity),
+        available: String(Math.max(0, capacity - used)),
+        used_size: String(used),
+        region_count: this.regionCount(),
+        start_time: this.startedAt,
+        is_busy: false,
+        slow_score: '1',
+        interval: { start_timestamp: String(this.lastHeartbeatSec), end_timestamp: String(now) },
+      },
+    });
+    this.lastHeartbeatSec = now;
+  }
+
+  private async regionHeartbeats(): Promise<void> {
+    const sim = this.sim;
+    if (!sim) return;
+    for (const e of sim.regions.values()) elect(e, this.isLive);
+    for (const e of this.ledRegions()) await this.reportRegion(e);
+  }
+
+  private ledRegions(): RegionEntry[] {
+    return [...(this.sim?.regions.values() ?? [])].filter((e) => leaderPeer(e)?.store_id === this.storeId);
+  }
+
+  private async reportRegion(e: RegionEntry): Promise<void> {
+    if (!this.running) return;
+    const stream = this.stream ?? (await this.openStream());
+    const now = nowSec();
+    stream.write({
+      header: { cluster_id: this.pd.clusterId },
+      region: e.region,
+      leader: leaderPeer(e),
+      down_peers: downPeers(e, this.downSeconds),
+      pending_peers: [],
+      approximate_size: String(REGION_SIZE_BYTES),
+      approximate_keys: '1000',
+      term: String(e.term),
+      interval: { start_timestamp: String(now - 1), end_timestamp: String(now) },
+    });
+  }
+
+  private async openStream(): Promise<ClientDuplexStream<object, RegionHeartbeatResponse>> {
+    const stream = await this.pd.openRegionHeartbeat();
+    const drop = (why: string) => {
+      if (this.stream === stream) this.stream = undefined;
+      if (why) this.noteError(new Error(`region heartbeat stream: ${why}`));
+    };
+    stream.on('data', (res: RegionHeartbeatResponse) => this.onRegionResponse(res));
+    stream.on('error', (err: Error) => {
+      drop(err.message);
+      this.pd.resetLeader();
+    });
+    stream.on('end', () => drop(''));
+    this.stream = stream;
+    return stream;
+  }
+
+  /** PD's answer to a region heartbeat: an operator step to apply, as TiKV's raftstore would. */
+  private onRegionResponse(res: RegionHeartbeatResponse): void {
+    if (res.header?.error && res.header.error.type !== 'OK') {
+      this.noteError(new Error(`region heartbeat: ${res.header.error.type}: ${res.header.error.message}`));
+      return;
+    }
+    const e = this.sim?.regions.get(res.region_id);
+    if (!e || leaderPeer(e)?.store_id !== this.storeId || !this.running) return;
+    let changed = false;
+    if (res.change_peer) changed = applyChangePeer(e, res.change_peer) || changed;
+    if (res.change_peer_v2) changed = applyChangePeerV2(e, res.change_peer_v2.changes) || changed;
+    const target = res.transfer_leader?.peer?.store_id ?? res.transfer_leader?.peers[0]?.store_id;
+    if (target && transferLeader(e, target, this.isLive)) {
+      this.log(`region ${e.region.id}: leader → store ${target}`);
+      void this.sim?.standins.get(target)?.reportRegion(e).catch((err) => this.noteError(err));
+      return;
+    }
+    if (changed) void this.reportRegion(e).catch((err) => this.noteError(err));
+  }
+
+  private readonly isLive = (storeId: U64): boolean => this.sim?.standins.get(storeId)?.running ?? false;
+
+  private readonly downSeconds = (storeId: U64): number | undefined => {
+    const since = this.sim?.standins.get(storeId)?.downSince;
+    return since === undefined ? undefined : Math.floor((Date.now() - since) / 1000);
+  };
+
+  private noteError(e: unknown): void {
+    const msg = (e as Error).message;
+    if (msg !== this.lastError) this.log(`error: ${msg}`);
+    this.lastError = msg;
+  }
+
+  private log(s: string): void {
+    this.opts.log?.(`store ${this.address}: ${s}`);
+  }
+
+  // ---- control -------------------------------------------------------------------------
+
+  regionCount(): number {
+    return [...(this.sim?.regions.values() ?? [])].filter((e) => e.region.peers.some((p) => p.store_id === this.storeId)).length;
+  }
+
+  leaderCount(): number {
+    return this.ledRegions().length;
+  }
+
+  /** Like a TiKV that is cut off: no heartbeats, its regions elect leaders elsewhere. */
+  pauseHeartbeats(): void {
+    if (this.paused || this.stopped) return;
+    this.paused = true;
+    this.downSince = Date.now();
+    this.closeStream();
+    this.handOverLeadership();
+  }
+
+  resumeHeartbeats(): void {
+    if (!this.paused || this.stopped) return;
+    this.paused = false;
+    this.downSince = undefined;
+    void this.tick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.downSince ??= Date.now();
+    if (this.timer) clearInterval(this.timer);
+    this.closeStream();
+    this.handOverLeadership();
+    this.pd.close();
+  }
+
+  private closeStream(): void {
+    const s = this.stream;
+    this.stream = undefined;
+    if (!s) return;
+    s.removeAllListeners();
+    s.on('error', () => {}); // cancelling emits a CANCELLED error nobody needs
+    s.cancel();
+  }
+
+  private handOverLeadership(): void {
+    const sim = this.sim;
+    if (!sim) return;
+    for (const e of sim.regions.values()) {
+      if (!elect(e, this.isLive)) continue;
+      const leader = leaderPeer(e);
+      const next = leader && sim.standins.get(leader.store_id);
+      this.log(`region ${e.region.id}: leader → ${leader ? `store ${leader.store_id}` : 'none (no quorum)'}`);
+      void next?.reportRegion(e).catch((err) => next.noteError(err));
+    }
+  }
+}
