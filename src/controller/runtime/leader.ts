@@ -1,0 +1,203 @@
+import {
+  type ConfigurationOptions,
+  CoordinationV1Api,
+  type KubeConfig,
+  Observable,
+  type RequestContext,
+  type ResponseContext,
+  type V1Lease,
+  type V1LeaseSpec,
+  V1MicroTime,
+} from '@kubernetes/client-node';
+import type { Logger } from './log.js';
+
+export interface LeaderElectorOptions {
+  kc: KubeConfig;
+  namespace: string;
+  /** Name of the coordination.k8s.io Lease. */
+  name: string;
+  /** Unique per process (e.g. pod name plus a random suffix). */
+  identity: string;
+  leaseDurationSeconds?: number;
+  /** How often the leader renews and a follower retries. */
+  renewIntervalMs?: number;
+  /**
+   * Leading stops when no renewal succeeded for this long. Shorter than the lease so a
+   * leader that cannot renew stops before anyone else may take over. Default 2/3 of it.
+   */
+  renewDeadlineMs?: number;
+  onStartedLeading: () => void;
+  /** Awaited before the Lease is released on a graceful stop. */
+  onStoppedLeading: () => void | Promise<void>;
+  log: Logger;
+}
+
+/**
+ * Lease-based leader election, as client-go's leaderelection does it: read the Lease,
+ * create it if missing, follow while another holder's lease is unexpired, otherwise
+ * write ourselves in with the read resourceVersion so a concurrent writer gets a 409.
+ * Expiry compares the holder's renewTime with our clock, so clocks must roughly agree.
+ */
+export class LeaderElector {
+  private readonly api: CoordinationV1Api;
+  private readonly leaseDurationSeconds: number;
+  private readonly renewIntervalMs: number;
+  private readonly renewDeadlineMs: number;
+  private leading = false;
+  private renewDeadline: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: LeaderElectorOptions) {
+    this.api = options.kc.makeApiClient(CoordinationV1Api);
+    this.leaseDurationSeconds = options.leaseDurationSeconds ?? 15;
+    this.renewIntervalMs = options.renewIntervalMs ?? 5000;
+    this.renewDeadlineMs = options.renewDeadlineMs ?? (this.leaseDurationSeconds * 1000 * 2) / 3;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Campaigns (and keeps campaigning after losing the lease) until `signal` aborts, then releases. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.attempt();
+      await sleep(this.renewIntervalMs, signal);
+    }
+    if (!this.leading) return;
+    await this.stopLeading('shutting down');
+    await this.release().catch((err) => this.options.log.warn({ err, lease: this.options.name }, 'could not release the lease'));
+  }
+
+  private async attempt(): Promise<void> {
+    const startedAt = Date.now();
+    try {
+      if (await this.tryAcquireOrRenew()) return this.renewed(startedAt);
+      if (this.leading) void this.stopLeading('the lease is held by another candidate');
+    } catch (err) {
+      // A leader keeps trying until its renew deadline passes; see renewed().
+      this.options.log.warn({ err, lease: this.options.name, leading: this.leading }, 'lease request failed');
+    }
+  }
+
+  /** True when this candidate holds the lease after the call. */
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity } = this.options;
+    const now = new V1MicroTime(Date.now());
+    const lease = await this.readLease();
+    if (!lease) {
+      const fresh = this.spec(now, undefined);
+      return this.write(() => this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: fresh } }, this.timeout()));
+    }
+    const held = lease.spec ?? {};
+    if (held.holderIdentity && held.holderIdentity !== identity && !this.expired(held)) return false;
+    lease.spec = this.spec(now, held);
+    return this.write(() => this.api.replaceNamespacedLease({ namespace, name, body: lease }, this.timeout()));
+  }
+
+  private spec(now: V1MicroTime, held: V1LeaseSpec | undefined): V1LeaseSpec {
+    const takeover = held?.holderIdentity !== this.options.identity;
+    return {
+      holderIdentity: this.options.identity,
+      leaseDurationSeconds: this.leaseDurationSeconds,
+      acquireTime: takeover ? now : held?.acquireTime,
+      renewTime: now,
+      leaseTransitions: (held?.leaseTransitions ?? 0) + (takeover && held ? 1 : 0),
+    };
+  }
+
+  /** The holder let the lease run out: no renewal within its leaseDurationSeconds. */
+  private expired(spec: V1LeaseSpec): boolean {
+    // client-node 1.4.0 leaves MicroTime fields as the wire strings despite the Date type.
+    const renewed = spec.renewTime ? new Date(spec.renewTime as Date | string).getTime() : Number.NaN;
+    if (Number.isNaN(renewed)) return true;
+    return renewed + (spec.leaseDurationSeconds ?? this.leaseDurationSeconds) * 1000 < Date.now();
+  }
+
+  private renewed(startedAt: number): void {
+    clearTimeout(this.renewDeadline);
+    // Counted from before the request: the lease others see was renewed no later than that.
+    const remaining = startedAt + this.renewDeadlineMs - Date.now();
+    this.renewDeadline = setTimeout(() => void this.stopLeading('could not renew the lease in time'), remaining);
+    if (this.leading) return;
+    this.leading = true;
+    this.options.log.info({ lease: this.options.name, identity: this.options.identity }, 'started leading');
+    this.options.onStartedLeading();
+  }
+
+  private async stopLeading(reason: string): Promise<void> {
+    if (!this.leading) return;
+    this.leading = false;
+    clearTimeout(this.renewDeadline);
+    this.options.log.warn({ lease: this.options.name, identity: this.options.identity, reason }, 'stopped leading');
+    try {
+      await this.options.onStoppedLeading();
+    } catch (err) {
+      this.options.log.error({ err }, 'onStoppedLeading failed');
+    }
+  }
+
+  /** Hands the lease back so another candidate can take over without waiting for expiry. */
+  private async release(): Promise<void> {
+    const lease = await this.readLease();
+    if (!lease?.spec || lease.spec.holderIdentity !== this.options.identity) return;
+    const now = new V1MicroTime(Date.now());
+    lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now };
+    const { namespace, name } = this.options;
+    await this.api.replaceNamespacedLease({ namespace, name, body: lease }, this.timeout());
+  }
+
+  private async readLease(): Promise<V1Lease | undefined> {
+    const { namespace, name } = this.options;
+    try {
+      return await this.api.readNamespacedLease({ namespace, name }, this.timeout());
+    } catch (err) {
+      if (httpCode(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Runs a create/replace; a 409 means another candidate wrote first. */
+  private async write(request: () => Promise<V1Lease>): Promise<boolean> {
+    try {
+      await request();
+      return true;
+    } catch (err) {
+      if (httpCode(err) === 409) return false;
+      throw err;
+    }
+  }
+
+  /** Bounds each request so a silent apiserver connection cannot stall the loop. */
+  private timeout(): ConfigurationOptions {
+    const ms = Math.min(this.renewIntervalMs, this.renewDeadlineMs);
+    return {
+      middleware: [
+        {
+          pre: (ctx: RequestContext) => {
+            ctx.setSignal(AbortSignal.timeout(ms));
+            return new Observable(Promise.resolve(ctx));
+          },
+          post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
+        },
+      ],
+      middlewareMergeStrategy: 'append',
+    };
+  }
+}
+
+function httpCode(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number' ? err.code : undefined;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
