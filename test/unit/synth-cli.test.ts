@@ -171,6 +171,11 @@ describe('synth: bad input writes nothing and names the file and field', () => {
     await expectRejected(['-f', file], /on\.yaml \(document 1, x\): metadata\.labels\.enabled: /);
   });
 
+  it('rejects a quantity the schema pattern lets through but nothing can parse', async () => {
+    const file = write('odd.yaml', clusterYaml('odd', '    storage:\n      size: 1.2.3Gi\n'));
+    await expectRejected(['-f', file], 'odd.yaml (document 1, odd): spec.tikv.storage.size: invalid quantity "1.2.3Gi"');
+  });
+
   it('rejects the same namespace/name defined twice, naming both places', async () => {
     const a = write('a.yaml', clusterYaml('same'));
     const b = write('b.yaml', clusterYaml('same', '', 'default'));
