@@ -23,7 +23,9 @@ export const SHORT_NAMES = ['tkc'];
 export const DEFAULT_VERSION = 'v8.5.5';
 
 // Kubernetes resource.Quantity, as the apiserver's own regex accepts it.
-export const QUANTITY_PATTERN = '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$';
+// Kubernetes resource.Quantity grammar (k8s.io/apimachinery/pkg/api/resource): a signed
+// decimal with a binary suffix (Ki..Ei), a decimal SI suffix (n, u, m, k, M..E) or an exponent.
+export const QUANTITY_PATTERN = '^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$';
 
 const quantity = (description: string) =>
   z
