@@ -9,4 +9,5 @@ export interface Logger {
   info: LogFn;
   warn: LogFn;
   error: LogFn;
+  child(bindings: Record<string, unknown>): Logger;
 }
