@@ -110,6 +110,22 @@ export interface PDClient {
    * `notBootstrapped` is true before the first TiKV store has bootstrapped the cluster.
    */
   stores(opts?: { includeTombstone?: boolean }): Promise<PDStore[]>;
+  /** GET /pd/api/v1/config/replicate. */
+  replicationConfig(): Promise<PDReplicationConfig>;
+  /**
+   * DELETE /pd/api/v1/store/{id}: asks PD to take the store offline (PD moves its regions
+   * away, then makes it a Tombstone). `gone` when PD no longer knows it (404/410).
+   */
+  deleteStore(id: string): Promise<'offline' | 'gone'>;
+  /** DELETE /pd/api/v1/members/name/{name}; `gone` when it was not a member (404). */
+  deleteMember(name: string): Promise<'removed' | 'gone'>;
+  /** POST /pd/api/v1/leader/transfer/{name}; asynchronous, poll the leader. */
+  transferLeader(name: string): Promise<void>;
+}
+
+export interface PDReplicationConfig {
+  maxReplicas: number;
+  locationLabels: string[];
 }
 
 // --- response schemas (field names as PD writes them) ---------------------------------
@@ -151,6 +167,12 @@ const MembersBody = z.object({
 });
 
 const ClusterBody = z.object({ id: pdId, max_peer_count: pdCount.nullish() });
+
+// PD writes the replication config's bools as strings and location labels comma-joined.
+const ReplicateBody = z.object({
+  'max-replicas': pdCount,
+  'location-labels': z.string().nullish(),
+});
 
 // PD serializes sizes as humanized strings ("10GiB"); accept a byte count as well.
 const byteSize = z
@@ -324,6 +346,33 @@ export class HttpPDClient implements PDClient {
   async stores(opts: { includeTombstone?: boolean } = {}): Promise<PDStore[]> {
     const body = await this.get(StoresBody, opts.includeTombstone ? ALL_STORES_PATH : STORES_PATH);
     return (body.stores ?? []).map(toStore).sort((a, b) => compareIds(a.id, b.id));
+  }
+
+  async replicationConfig(): Promise<PDReplicationConfig> {
+    const body = await this.get(ReplicateBody, '/pd/api/v1/config/replicate');
+    const labels = body['location-labels'] ?? '';
+    return { maxReplicas: body['max-replicas'], locationLabels: labels ? labels.split(',') : [] };
+  }
+
+  async deleteStore(id: string): Promise<'offline' | 'gone'> {
+    const status = await this.write('DELETE', `/pd/api/v1/store/${encodeURIComponent(id)}`, [404, 410]);
+    return status === 404 || status === 410 ? 'gone' : 'offline';
+  }
+
+  async deleteMember(name: string): Promise<'removed' | 'gone'> {
+    const status = await this.write('DELETE', `/pd/api/v1/members/name/${encodeURIComponent(name)}`, [404]);
+    return status === 404 ? 'gone' : 'removed';
+  }
+
+  async transferLeader(name: string): Promise<void> {
+    await this.write('POST', `/pd/api/v1/leader/transfer/${encodeURIComponent(name)}`, []);
+  }
+
+  /** A write whose `accepted` non-2xx statuses are answers, not errors. */
+  private async write(method: string, path: string, accepted: number[]): Promise<number> {
+    const { status, body } = await this.send(method, path);
+    if ((status < 200 || status > 299) && !accepted.includes(status)) throw pdErrorFromResponse(method, path, status, body);
+    return status;
   }
 
   private async get<S extends z.ZodType>(schema: S, path: string): Promise<z.output<S>> {

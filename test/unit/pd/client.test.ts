@@ -200,3 +200,46 @@ describe('HttpPDClient request hook', () => {
     expect(calls[0]?.init.timeoutMs).toBe(1234);
   });
 });
+
+describe('HttpPDClient writes (scale-in)', () => {
+  it('reads max-replicas and comma-joined location labels from config/replicate', async () => {
+    const body = '{"max-replicas":3,"location-labels":"zone,host","strictly-match-label":"false","enable-placement-rules":"true","isolation-level":""}';
+    const { transport } = fakeTransport({ '/pd/api/v1/config/replicate': { body } });
+    expect(await new HttpPDClient(transport).replicationConfig()).toEqual({ maxReplicas: 3, locationLabels: ['zone', 'host'] });
+  });
+
+  it('offlines a store with DELETE, treating 404 and 410 as already gone', async () => {
+    const { transport, calls } = fakeTransport({
+      '/pd/api/v1/store/5': { body: '"The store is set as Offline."' },
+      '/pd/api/v1/store/6': { status: 410, body: '"store 6 has been removed"' },
+    });
+    const pd = new HttpPDClient(transport);
+    expect(await pd.deleteStore('5')).toBe('offline');
+    expect(await pd.deleteStore('6')).toBe('gone');
+    expect(await pd.deleteStore('7')).toBe('gone');
+    expect(calls.map((c) => c.init.method)).toEqual(['DELETE', 'DELETE', 'DELETE']);
+  });
+
+  it('surfaces PD refusing to offline a store (400: stores not enough) as an error', async () => {
+    const { transport } = fakeTransport({ '/pd/api/v1/store/5': { status: 400, body: '"[PD:core:ErrStoresNotEnough]can not remove store 5 since the number of up stores would be 2 while need 3"' } });
+    const err = await new HttpPDClient(transport).deleteStore('5').catch((e: unknown) => e);
+    expect(isPDError(err) && err.status).toBe(400);
+    expect((err as PDError).message).toContain('ErrStoresNotEnough');
+  });
+
+  it('removes a member by name (404 = not a member) and transfers leadership with POST', async () => {
+    const { transport, calls } = fakeTransport({
+      '/pd/api/v1/members/name/basic-pd-2': { body: '"removed, pd: basic-pd-2"' },
+      '/pd/api/v1/leader/transfer/basic-pd-0': { body: '"The transfer command is submitted."' },
+    });
+    const pd = new HttpPDClient(transport);
+    expect(await pd.deleteMember('basic-pd-2')).toBe('removed');
+    expect(await pd.deleteMember('basic-pd-9')).toBe('gone');
+    await pd.transferLeader('basic-pd-0');
+    expect(calls.map((c) => `${c.init.method} ${c.path}`)).toEqual([
+      'DELETE /pd/api/v1/members/name/basic-pd-2',
+      'DELETE /pd/api/v1/members/name/basic-pd-9',
+      'POST /pd/api/v1/leader/transfer/basic-pd-0',
+    ]);
+  });
+});
