@@ -26,8 +26,8 @@ export interface Binaries {
 }
 
 const HOW_TO_FIX = [
-  'Build them with `npm run testenv -- build` (needs Go >= 1.26 and access to the Go module proxy; the first build takes',
-  '20-40 minutes, later runs reuse the cache), or point KUBE_TEST_ASSETS at a directory that already holds',
+  'Build them with `npm run testenv -- build` (needs Go >= 1.26 and access to the Go module proxy; a cold build takes',
+  'a while, later runs reuse the cache), or point KUBE_TEST_ASSETS at a directory that already holds',
   `${[...CONTROL_PLANE_BINARIES, PD_BINARY].join(', ')} (plus a paths.env with KWOK_STAGES_DIR=<kwok module>/kustomize/stage).`,
 ].join('\n');
 

@@ -39,6 +39,7 @@ export const KCM_CONTROLLERS = [
   'taint-eviction-controller',
   'pod-garbage-collector-controller',
   'disruption-controller',
+  'clusterrole-aggregation-controller',
 ];
 
 /** kwok stages, relative to KWOK_STAGES_DIR. The chaos stages only act on labelled objects. */

@@ -60,6 +60,9 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     const t = Date.now();
     await provisioner?.stop().catch((e) => log(`[testenv] provisioner stop: ${e}`));
     await pd?.stop().catch((e) => log(`[testenv] pd stop: ${e}`));
+    // A component that died during the run explains many a confusing test failure.
+    const crashed = procs.filter((p) => p.exitStatus() !== undefined);
+    if (crashed.length > 0) log(`[testenv] exited before stop:\n${formatLogTails(crashed)}`);
     // Reverse start order: clients of the apiserver first, etcd last.
     for (const p of [...procs].reverse()) await p.stop(STOP_GRACE_MS);
     if (removeDir) rmSync(dir, { recursive: true, force: true });
@@ -91,10 +94,10 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
       stop,
     };
   } catch (e) {
-    log(`[testenv] startup failed after ${elapsed()}: ${(e as Error).message}\n${formatLogTails(procs)}`);
-    // Keep the dir (full logs) of a failed start for post-mortem.
+    // The tails go into the error itself: callers (vitest's globalSetup) may not show our log.
+    const report = `test environment startup failed after ${elapsed()}: ${(e as Error).message}\n${formatLogTails(procs)}\n(full logs kept in ${dir})`;
+    log(`[testenv] ${report}`);
     await stopAll(false).catch(() => undefined);
-    log(`[testenv] logs kept in ${dir}`);
-    throw e;
+    throw new Error(report, { cause: e });
   }
 }
