@@ -30,6 +30,7 @@ Press Ctrl-C to stop.`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
+    process.once('SIGHUP', resolve);
   });
   console.log(`\n${signal}: stopping`);
   await env.stop();

@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CONTROL_PLANE_BINARIES, findBinaries, PD_BINARY, type TestEnvPaths } from './binaries.js';
 import { startControlPlane } from './controlplane.js';
 import { type PDClusterHandle, startPDCluster } from './pd.js';
-import { formatLogTails, type ManagedProcess } from './process.js';
+import { formatLogTails, type ManagedProcess, removeOnExit } from './process.js';
 import { type Provisioner, startProvisioner } from './provisioner.js';
 
 export interface TestEnvOptions {
@@ -47,6 +47,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
   const dir = mkdtempSync(join(tmpdir(), 'tikv-operator-testenv-'));
   const t0 = Date.now();
   const elapsed = () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`;
+  const cancelRemoveOnExit = removeOnExit(dir);
   log(`[testenv] starting in ${dir} (binaries: ${bins.binDir})`);
 
   const procs: ManagedProcess[] = [];
@@ -66,6 +67,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     // Reverse start order: clients of the apiserver first, etcd last.
     for (const p of [...procs].reverse()) await p.stop(STOP_GRACE_MS);
     if (removeDir) rmSync(dir, { recursive: true, force: true });
+    cancelRemoveOnExit();
     log(`[testenv] stopped in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   };
   const stop = () => stopAll(true);

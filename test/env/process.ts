@@ -3,7 +3,7 @@
 // Every child gets its own process group (detached) so a stop reaches anything it forked,
 // and nothing is ever looked up or killed by name.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,6 +55,8 @@ export interface ManagedProcess {
 
 /** Every live child of this Node process, so an abrupt exit can still kill them. */
 const live = new Set<ChildProcess>();
+/** Temp dirs to remove if this process exits before their owner cleaned up. */
+const dirsToRemove = new Set<string>();
 let exitHookInstalled = false;
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -71,7 +73,19 @@ function installExitHook(): void {
   // 'exit' handlers must be synchronous: SIGKILL whatever is still running.
   process.on('exit', () => {
     for (const child of live) if (child.pid) killGroup(child.pid, 'SIGKILL');
+    for (const dir of dirsToRemove) rmSync(dir, { recursive: true, force: true });
   });
+}
+
+/**
+ * Removes `dir` when this Node process exits (e.g. vitest interrupted with Ctrl-C before
+ * its teardown ran). Returns a function that cancels this, for a normal cleanup or to keep
+ * the logs of a failed start.
+ */
+export function removeOnExit(dir: string): () => void {
+  installExitHook();
+  dirsToRemove.add(dir);
+  return () => dirsToRemove.delete(dir);
 }
 
 export interface SpawnOptions {
