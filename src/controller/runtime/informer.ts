@@ -136,7 +136,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   let synced = false;
   let failures = 0;
   let restartTimer: NodeJS.Timeout | undefined;
-  const sync = deferred();
+  let sync = deferred();
 
   const watch = new BoundedWatch(kc, {
     timeoutSeconds: options.watchTimeoutSeconds ?? 240,
@@ -219,7 +219,10 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
       restartTimer = undefined;
       void lw.stop();
       watch.abortAll();
-      if (!synced) sync.reject(new Error(`informer ${path} stopped before its first list`));
+      if (!synced) {
+        sync.reject(new Error(`informer ${path} stopped before its first list`));
+        sync = deferred();
+      }
     },
     hasSynced: () => synced,
     list: (namespace) => lw.list(namespace),

@@ -138,6 +138,15 @@ describe('createInformer', () => {
     expect(server.requestsTo(PATH).lists).toHaveLength(1);
   });
 
+  it('gives up on a list that gets no answer, and lists again', async () => {
+    collection.upsert(configMap('a'));
+    collection.scriptLists({ kind: 'silent' }, { kind: 'status', code: 503 });
+    const inf = informer({ listTimeoutMs: 20 });
+    await inf.start();
+    expect(names(inf)).toEqual(['a']);
+    expect(server.requestsTo(PATH).lists).toHaveLength(3);
+  });
+
   it('restarts by itself after the watch fails with HTTP 500', async () => {
     collection.scriptWatches({ kind: 'status', code: 500 }, { kind: 'status', code: 500 }, { kind: 'status', code: 500 });
     const inf = informer();

@@ -97,16 +97,20 @@ function matchesSelector(obj: KubernetesObject, selector: string | null): boolea
   });
 }
 
-type WatchScript = { kind: 'status'; code: number } | { kind: 'silent' };
+/** An answer that replaces the normal one: an error status, or nothing at all. */
+type Script = { kind: 'status'; code: number } | { kind: 'silent' };
 
 /**
  * One collection (e.g. `/api/v1/configmaps`) served with list and watch. Objects are
- * stored as plain JSON; every change bumps a global resourceVersion.
+ * stored as plain JSON; every change bumps the collection's resourceVersion.
  */
 export class StubCollection {
   private readonly objects = new Map<string, KubernetesObject>();
   private readonly watchers = new Set<{ res: http.ServerResponse; selector: string | null }>();
-  private readonly scripts: WatchScript[] = [];
+  /** Every event, so a watch from resourceVersion N replays what came after N, as the apiserver does. */
+  private readonly history: Array<{ type: string; object: KubernetesObject }> = [];
+  private readonly scripts: Script[] = [];
+  private readonly listScripts: Script[] = [];
   private rv = 100;
 
   constructor(
@@ -159,8 +163,13 @@ export class StubCollection {
   }
 
   /** The next watch requests get these answers instead of a stream, in order. */
-  scriptWatches(...scripts: WatchScript[]): void {
+  scriptWatches(...scripts: Script[]): void {
     this.scripts.push(...scripts);
+  }
+
+  /** The next list requests get these answers instead of the list, in order. */
+  scriptLists(...scripts: Script[]): void {
+    this.listScripts.push(...scripts);
   }
 
   openWatches(): number {
@@ -168,6 +177,12 @@ export class StubCollection {
   }
 
   private serveList(res: http.ServerResponse, url: URL): void {
+    const script = this.listScripts.shift();
+    if (script?.kind === 'status') {
+      sendStatus(res, script.code, 'Scripted', `scripted HTTP ${script.code}`);
+      return;
+    }
+    if (script?.kind === 'silent') return;
     const selector = url.searchParams.get('labelSelector');
     const items = [...this.objects.values()].filter((o) => matchesSelector(o, selector));
     sendJSON(res, 200, { kind: this.listKind, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
@@ -184,14 +199,21 @@ export class StubCollection {
     // A silent watch is never registered, so it gets no events and is never ended.
     if (script?.kind === 'silent') return;
     const watcher = { res, selector: url.searchParams.get('labelSelector') };
+    const since = Number(url.searchParams.get('resourceVersion') || Number.POSITIVE_INFINITY);
+    for (const event of this.history) {
+      if (Number(event.object.metadata?.resourceVersion) > since) this.send(watcher, event.type, event.object);
+    }
     this.watchers.add(watcher);
     res.on('close', () => this.watchers.delete(watcher));
   }
 
   private broadcast(type: string, obj: KubernetesObject): void {
-    for (const w of this.watchers) {
-      if (matchesSelector(obj, w.selector)) w.res.write(`${JSON.stringify({ type, object: obj })}\n`);
-    }
+    this.history.push({ type, object: obj });
+    for (const w of this.watchers) this.send(w, type, obj);
+  }
+
+  private send(watcher: { res: http.ServerResponse; selector: string | null }, type: string, obj: KubernetesObject): void {
+    if (matchesSelector(obj, watcher.selector)) watcher.res.write(`${JSON.stringify({ type, object: obj })}\n`);
   }
 }
 
