@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Entry point: `tikv-operator <command>`. Commands are imported lazily so `synth` never
-// loads the Kubernetes client and `run` never loads cdk8s.
+// loads the Kubernetes client.
 
 const USAGE = `Usage: tikv-operator <command> [options]
 

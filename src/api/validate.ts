@@ -58,7 +58,7 @@ function tomlIssues(config: Record<string, unknown> | undefined, path: string): 
   const issues: FieldIssue[] = [];
   const walk = (v: unknown, p: string) => {
     if (v === null || v === undefined) issues.push({ path: p, message: 'null is not representable in TOML; remove the key instead' });
-    else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${p}[${i}]`));
+    else if (Array.isArray(v)) for (const [i, x] of v.entries()) walk(x, `${p}[${i}]`);
     else if (typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${p}.${k}`);
     else if (typeof v === 'number' && !Number.isFinite(v)) issues.push({ path: p, message: 'must be a finite number' });
   };

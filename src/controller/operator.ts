@@ -1,0 +1,151 @@
+// Wires the runtime to the TikvCluster reconciler: informers for TikvClusters and the
+// objects the operator owns, a work queue, and (optionally) Lease-based leader election.
+// Informers and workers exist only while this process leads, so two replicas never
+// reconcile at once. Used by `tikv-operator run` and, in-process, by the integration tests.
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { API_VERSION, KIND } from '../api/v1alpha1.js';
+import { LABELS, MANAGED_BY } from '../charts/labels.js';
+import { Applier } from './kube/apply.js';
+import { KubeEventRecorder } from './kube/events.js';
+import { clusterWidePath, resourcePath } from './kube/resources.js';
+import { writeStatus } from './kube/status.js';
+import type { OperatorMetrics } from './metrics.js';
+import { createPDResolver, type PDResolver } from './pd/client.js';
+import { type ObjectStore, TikvClusterReconciler, type TikvClusterObject } from './reconcile/reconciler.js';
+import { Controller, createInformer, type Informer, LeaderElector, objectKey } from './runtime/index.js';
+import type { Logger } from './runtime/log.js';
+
+export interface OperatorOptions {
+  kc: KubeConfig;
+  log: Logger;
+  /** Watch one namespace; all namespaces when unset. */
+  namespace?: string;
+  /** How to reach each cluster's PD; defaults to createPDResolver (DNS in a pod, else the service proxy). */
+  pd?: PDResolver;
+  metrics?: OperatorMetrics;
+  /** Lease to hold while reconciling; without it this process reconciles unconditionally. */
+  leaderElection?: { namespace: string; name: string; identity: string; leaseDurationSeconds?: number; renewIntervalMs?: number };
+  workers?: number;
+  resyncMs?: number;
+  steadyRequeueMs?: number;
+  busyRequeueMs?: number;
+}
+
+export interface OperatorHandle {
+  /** Leading (or not electing) and every cache has synced. */
+  ready(): boolean;
+  isLeader(): boolean;
+  /** Reconciles run by this process so far (tests count them). */
+  reconciles(): number;
+  stop(): Promise<void>;
+}
+
+const OWNED_KINDS = ['StatefulSet', 'Service', 'ConfigMap'] as const;
+const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
+
+export function startOperator(opts: OperatorOptions): OperatorHandle {
+  const log = opts.log;
+  const pd =
+    opts.pd ??
+    createPDResolver({
+      kubeConfig: opts.kc,
+      onRequest: (path, status, seconds) => opts.metrics?.pdRequest(path, status ? String(status) : 'error', seconds),
+    });
+  const applier = new Applier(opts.kc);
+  const events = new KubeEventRecorder(opts.kc, 'tikv-operator', (err) => log.warn({ err }, 'could not record an Event'));
+  let reconcileCount = 0;
+  let running: { abort: AbortController; done: Promise<void>; controller: Controller; informers: Informer<KubernetesObject>[] } | undefined;
+
+  const path = (kind: string) => (opts.namespace ? resourcePath(kind, opts.namespace) : clusterWidePath(kind));
+
+  const startWorkers = () => {
+    if (running) return;
+    const informer = <T extends KubernetesObject>(kind: string, labelSelector?: string) =>
+      createInformer<T>({ kc: opts.kc, path: path(kind), labelSelector, log: log.child({ informer: kind }) });
+    const clusters = informer<TikvClusterObject & KubernetesObject>(KIND);
+    const owned = Object.fromEntries(OWNED_KINDS.map((k) => [k, informer<KubernetesObject>(k, MANAGED_SELECTOR)])) as Record<
+      (typeof OWNED_KINDS)[number],
+      Informer<KubernetesObject>
+    >;
+    const pods = informer<KubernetesObject>('Pod', MANAGED_SELECTOR);
+
+    const store: ObjectStore = {
+      cluster: (ns, name) => clusters.get(name, ns) as TikvClusterObject | undefined,
+      object: (kind, ns, name) => owned[kind].get(name, ns) as never,
+    };
+    const reconciler = new TikvClusterReconciler({
+      store,
+      apply: (desired, live) => applier.apply(desired, live),
+      writeStatus: (key, live, desired) => writeStatus(opts.kc, key, live, desired),
+      pd,
+      events,
+      log,
+      steadyRequeueMs: opts.steadyRequeueMs,
+      busyRequeueMs: opts.busyRequeueMs,
+    });
+    const controller = new Controller({
+      name: 'tikvcluster',
+      reconcile: async (key, ctx) => {
+        reconcileCount++;
+        return reconciler.reconcile(key, ctx.log);
+      },
+      workers: opts.workers,
+      resyncMs: opts.resyncMs,
+      log,
+      metrics: opts.metrics,
+    });
+    // Our own status writes bump resourceVersion, not generation: only spec changes and
+    // deletion need a reconcile; the requeue interval covers everything PD-side.
+    controller.watchPrimary(clusters, {
+      update: (obj, old) => !old || obj.metadata?.generation !== old.metadata?.generation || !!obj.metadata?.deletionTimestamp,
+    });
+    for (const inf of Object.values(owned)) controller.watchOwned(inf, KIND, API_VERSION);
+    // Pods are owned by StatefulSets; the instance label names their cluster.
+    controller.watch(pods, (pod) => {
+      const instance = pod.metadata?.labels?.[LABELS.instance];
+      return instance ? [objectKey({ metadata: { namespace: pod.metadata?.namespace, name: instance } })] : [];
+    });
+
+    const abort = new AbortController();
+    const informers = [clusters, ...Object.values(owned), pods] as Informer<KubernetesObject>[];
+    const done = controller.run(abort.signal).catch((err) => log.error({ err }, 'controller stopped with an error'));
+    running = { abort, done, controller, informers };
+    log.info({ namespace: opts.namespace ?? '(all)' }, 'reconciling TikvClusters');
+  };
+
+  const stopWorkers = async () => {
+    const r = running;
+    if (!r) return;
+    running = undefined;
+    r.abort.abort();
+    for (const inf of r.informers) inf.stop();
+    await r.done;
+  };
+
+  let elector: LeaderElector | undefined;
+  const electionAbort = new AbortController();
+  let electionDone: Promise<void> | undefined;
+  if (opts.leaderElection) {
+    elector = new LeaderElector({
+      kc: opts.kc,
+      ...opts.leaderElection,
+      log: log.child({ component: 'leader-election' }),
+      onStartedLeading: startWorkers,
+      onStoppedLeading: stopWorkers,
+    });
+    electionDone = elector.run(electionAbort.signal);
+  } else {
+    startWorkers();
+  }
+
+  return {
+    ready: () => (elector ? !elector.isLeader() || !!running?.controller.hasSynced() : !!running?.controller.hasSynced()),
+    isLeader: () => (elector ? elector.isLeader() : true),
+    reconciles: () => reconcileCount,
+    stop: async () => {
+      electionAbort.abort();
+      await stopWorkers();
+      await electionDone;
+    },
+  };
+}

@@ -1,0 +1,379 @@
+// Reconcile of one TikvCluster: a level-based, idempotent function of its key that reads
+// from caches, asks PD, applies the charts with server-side apply and writes status.
+// Steps, in order, each named in logs and conditions when it waits:
+//   validate -> observe PD -> sync PD objects -> PD scale-in -> sync TiKV objects
+//   (only once PD is available) -> TiKV scale-in -> status + events.
+// Deletion relies on owner references; PVCs are kept on purpose.
+import { names } from '../../api/names.js';
+import type { Condition, TikvCluster, TikvClusterStatus } from '../../api/v1alpha1.js';
+import { API_VERSION, KIND } from '../../api/v1alpha1.js';
+import { validateTikvCluster, formatIssues } from '../../api/validate.js';
+import { type KubeObject, LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY, selectorLabels, synthesize } from '../../charts/index.js';
+import type { ApplyResult } from '../kube/apply.js';
+import type { EventRecorder, EventTarget } from '../kube/events.js';
+import type { ClusterRef, PDClient, PDMemberHealth, PDMembers, PDResolver, PDStore } from '../pd/client.js';
+import {
+  deriveConditions,
+  derivePDStatus,
+  derivePhase,
+  deriveTiKVStatus,
+  errorText,
+  observeStatefulSet,
+  setCondition,
+  type PDMembersObservation,
+  type StoresObservation,
+  statusEqual,
+  storesObservationOfError,
+} from '../pd/status.js';
+import type { Logger } from '../runtime/log.js';
+import { initialMemberCount, type PDAction, type PDView, pdBootstrapped, planPDReplicas, planTiKVReplicas, type ScalePlan, type StoresView, type TiKVAction } from './plan.js';
+
+/** A TikvCluster as the API returns it: not validated yet. */
+export interface TikvClusterObject extends KubeObject {
+  spec?: unknown;
+  status?: TikvClusterStatus;
+}
+
+/** Read access to the informer caches. */
+export interface ObjectStore {
+  cluster(namespace: string, name: string): TikvClusterObject | undefined;
+  object(kind: 'StatefulSet' | 'ConfigMap' | 'Service', namespace: string, name: string): KubeObject | undefined;
+}
+
+export interface ReconcilerDeps {
+  store: ObjectStore;
+  apply: (desired: KubeObject, live: KubeObject | undefined) => Promise<ApplyResult>;
+  writeStatus: (key: ClusterRef, live: TikvClusterStatus | undefined, desired: TikvClusterStatus) => Promise<boolean>;
+  pd: PDResolver;
+  events: EventRecorder;
+  log: Logger;
+  now?: () => Date;
+  /** Poll interval while the cluster is ready / while anything is in flux. */
+  steadyRequeueMs?: number;
+  busyRequeueMs?: number;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+/** What PD told this reconcile, or why it could not be asked. */
+type PDObservation =
+  | { reachable: true; health: PDMemberHealth[]; members: PDMembers; stores: PDStore[] | StoresObservation }
+  | { reachable: false; error: string };
+
+const VOLATILE_REFRESH_MS = 5 * 60_000;
+
+export class TikvClusterReconciler {
+  private readonly now: () => Date;
+  private readonly steadyMs: number;
+  private readonly busyMs: number;
+  /** When per-store counters were last written, so a cluster at rest is not patched every poll. */
+  private readonly volatileWrittenAt = new Map<string, number>();
+  private readonly startedAt: number;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.now = deps.now ?? (() => new Date());
+    this.steadyMs = deps.steadyRequeueMs ?? 10_000;
+    this.busyMs = deps.busyRequeueMs ?? 3_000;
+    this.startedAt = this.now().getTime();
+  }
+
+  /** `log` carries the cluster key (the runtime's child logger). */
+  async reconcile(key: string, log: Logger = this.deps.log): Promise<ReconcileResult> {
+    const [namespace, name] = splitKey(key);
+    const raw = this.deps.store.cluster(namespace, name);
+    if (!raw || raw.metadata.deletionTimestamp) {
+      this.volatileWrittenAt.delete(key);
+      return {};
+    }
+    const ref = { namespace, name };
+
+    // step: validate
+    const valid = validateTikvCluster({ ...raw, metadata: { ...raw.metadata, namespace } });
+    if (!valid.ok) {
+      const message = `spec is invalid, fix it and re-apply: ${formatIssues(valid.issues)}`;
+      log.warn({ step: 'validate', issues: valid.issues }, 'invalid TikvCluster; waiting for a corrected spec');
+      await this.writeInvalidStatus(raw, ref, message);
+      return {};
+    }
+    const cluster = valid.value;
+
+    // step: observe PD
+    const pdClient = this.deps.pd(ref);
+    const pd = await this.observePD(pdClient);
+    if (!pd.reachable) log.warn({ step: 'observe', error: pd.error }, 'PD is unreachable; no member or store will be touched');
+
+    const n = names(name);
+    const pdConfigMap = this.deps.store.object('ConfigMap', namespace, n.pdConfigMap);
+    const liveData = (pdConfigMap?.data ?? {}) as Record<string, string>;
+    const initialMembers = initialMemberCount(liveData[PD_INITIAL_CLUSTER_KEY]) ?? cluster.spec.pd.replicas;
+    const bootstrapped = pdBootstrapped({
+      marker: liveData[PD_BOOTSTRAPPED_KEY],
+      statusBootstrapped: raw.status?.pd?.bootstrapped,
+      healthyMembers: pd.reachable ? pd.health.filter((h) => h.health).length : undefined,
+      initialMembers,
+    });
+    if (bootstrapped && liveData[PD_BOOTSTRAPPED_KEY] !== 'true' && pdConfigMap) {
+      log.info({ step: 'bootstrap', initialMembers }, 'initial PD members are healthy; later PD pods will join');
+    }
+
+    const waits: Array<{ reason: string; message: string }> = [];
+    const pdSts = this.deps.store.object('StatefulSet', namespace, n.pdStatefulSet);
+    const tikvSts = this.deps.store.object('StatefulSet', namespace, n.tikvStatefulSet);
+    const pdAvailable = this.pdAvailable(pd, cluster.spec.pd.replicas);
+
+    if (!cluster.spec.paused) {
+      // step: sync PD. Before bootstrap the member count stays at the initial one: every
+      // initial pod must start with the same --initial-cluster list.
+      const pdPlan: ScalePlan<PDAction> = bootstrapped
+        ? planPDReplicas(name, cluster.spec.pd.replicas, stsReplicas(pdSts), pdView(pd))
+        : { replicas: initialMembers };
+      // step: sync TiKV, only once PD can serve it; TiKV objects are left alone while PD is down.
+      const tikvPlan: ScalePlan<TiKVAction> | undefined =
+        pdAvailable && bootstrapped
+          ? planTiKVReplicas(name, cluster.spec.tikv.replicas, stsReplicas(tikvSts), await this.storesView(pd, pdClient, tikvSts, cluster, ref))
+          : undefined;
+      if (!tikvPlan) {
+        waits.push({ reason: 'WaitingForPD', message: 'TiKV waits until PD is bootstrapped and a quorum of its members is healthy' });
+      }
+
+      const desired = synthesize(withReplicas(cluster, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas), {
+        uid: raw.metadata.uid as string | undefined,
+        pdBootstrapped: bootstrapped,
+      });
+      await this.applyComponent(desired, 'pd', namespace, log);
+      if (tikvPlan) await this.applyComponent(desired, 'tikv', namespace, log);
+
+      // step: scale-in, at most one PD call per component per reconcile
+      for (const plan of [pdPlan, tikvPlan]) if (plan?.waiting) waits.push(plan.waiting);
+      await this.runScaleInActions(pdClient, [pdPlan.action, tikvPlan?.action], eventTarget(raw, ref), waits, log);
+    }
+
+    // step: status
+    const status = this.buildStatus(raw, cluster, pd, bootstrapped, waits, ref);
+    await this.writeStatusIfChanged(raw, ref, status, key);
+    const ready = status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    return { requeueAfterMs: ready ? this.steadyMs : this.busyMs };
+  }
+
+  private async observePD(pd: PDClient): Promise<PDObservation> {
+    let health: PDMemberHealth[];
+    let members: PDMembers;
+    try {
+      [health, members] = await Promise.all([pd.health(), pd.members()]);
+    } catch (e) {
+      return { reachable: false, error: errorText(e) };
+    }
+    try {
+      return { reachable: true, health, members, stores: await pd.stores({ includeTombstone: true }) };
+    } catch (e) {
+      return { reachable: true, health, members, stores: storesObservationOfError(e) };
+    }
+  }
+
+  /** A quorum of the desired members is healthy (the same rule as the PDAvailable condition). */
+  private pdAvailable(pd: PDObservation, desired: number): boolean {
+    if (!pd.reachable) return false;
+    return pd.health.filter((h) => h.health).length >= Math.floor(desired / 2) + 1;
+  }
+
+  private async storesView(pd: PDObservation, client: PDClient, tikvSts: KubeObject | undefined, cluster: TikvCluster, ref: ClusterRef): Promise<StoresView> {
+    if (!pd.reachable) return { kind: 'Unknown', error: pd.error };
+    if (!Array.isArray(pd.stores)) return pd.stores;
+    const stores = deriveTiKVStatus(undefined, { stores: pd.stores }, ref, this.now()).stores ?? [];
+    const live = stsReplicas(tikvSts);
+    if (live === undefined || cluster.spec.tikv.replicas >= live) return { kind: 'Observed', stores };
+    try {
+      return { kind: 'Observed', stores, maxReplicas: (await client.replicationConfig()).maxReplicas };
+    } catch (e) {
+      return { kind: 'Unknown', error: errorText(e) };
+    }
+  }
+
+  private async applyComponent(desired: KubeObject[], component: 'pd' | 'tikv', namespace: string, log: Logger): Promise<void> {
+    for (const obj of desired.filter((o) => o.metadata.labels?.[LABELS.component] === component)) {
+      const live = this.deps.store.object(obj.kind as 'StatefulSet' | 'ConfigMap' | 'Service', namespace, obj.metadata.name);
+      const result = await this.deps.apply(obj, live);
+      if (result !== 'unchanged') log.info({ step: `sync-${component}`, object: `${obj.kind}/${obj.metadata.name}`, result }, `${result} ${obj.kind}`);
+    }
+  }
+
+  /** Runs the PD call a scale-in plan asks for; a failure is reported and retried next time. */
+  private async runScaleInActions(
+    client: PDClient,
+    actions: Array<PDAction | TiKVAction | undefined>,
+    target: EventTarget,
+    waits: Array<{ reason: string; message: string }>,
+    log: Logger,
+  ): Promise<void> {
+    const { events } = this.deps;
+    for (const a of actions) {
+      if (!a) continue;
+      try {
+        if (a.kind === 'transferLeader') {
+          await client.transferLeader(a.to);
+          log.info({ step: 'scale-in-pd', from: a.from, to: a.to }, 'moving PD leadership before removing the member');
+          waits.push({ reason: 'TransferringPDLeader', message: `moving PD leadership from ${a.from} to ${a.to} before removing ${a.from}` });
+        } else if (a.kind === 'deleteMember') {
+          await client.deleteMember(a.name);
+          await events.emit(target, 'Normal', 'PDMemberRemoved', `removed PD member ${a.name} for scale-in`);
+          waits.push({ reason: 'RemovingPDMember', message: `removed PD member ${a.name}; its pod goes next` });
+        } else {
+          await client.deleteStore(a.id);
+          await events.emit(target, 'Normal', 'StoreOffline', `asked PD to take store ${a.id} (${a.podName}) offline for scale-in`);
+          waits.push({ reason: 'StoreOffline', message: `store ${a.id} (${a.podName}) is going Offline; its pod goes once PD makes it a Tombstone` });
+        }
+      } catch (e) {
+        log.warn({ step: 'scale-in', action: a.kind, error: errorText(e) }, 'scale-in step failed; will retry');
+        waits.push({ reason: 'ScaleInFailed', message: `scale-in step ${a.kind} failed: ${errorText(e)}` });
+      }
+    }
+  }
+
+  private buildStatus(
+    raw: TikvClusterObject,
+    cluster: TikvCluster,
+    pd: PDObservation,
+    bootstrapped: boolean,
+    waits: Array<{ reason: string; message: string }>,
+    ref: ClusterRef,
+  ): TikvClusterStatus {
+    const prev = raw.status ?? {};
+    const now = this.now();
+    const n = names(ref.name);
+    const pdSts = this.deps.store.object('StatefulSet', ref.namespace, n.pdStatefulSet);
+    const tikvSts = this.deps.store.object('StatefulSet', ref.namespace, n.tikvStatefulSet);
+    let pdStatus = prev.pd;
+    let members: PDMembersObservation;
+    let stores: StoresObservation;
+    let tikvStatus = prev.tikv;
+    if (pd.reachable) {
+      pdStatus = derivePDStatus(prev.pd, { health: pd.health, members: pd.members }, now);
+      members = { kind: 'Observed', members: pdStatus.members ?? [], leader: pdStatus.leader };
+      if (Array.isArray(pd.stores)) {
+        tikvStatus = deriveTiKVStatus(prev.tikv, { stores: pd.stores }, ref, now);
+        stores = { kind: 'Observed', stores: tikvStatus.stores ?? [] };
+      } else {
+        stores = pd.stores;
+      }
+    } else {
+      // Keep what PD said last; the conditions say it is stale.
+      members = { kind: 'Unreachable', error: pd.error };
+      stores = { kind: 'Unknown', error: pd.error };
+    }
+    const pdObs = observeStatefulSet(pdSts as never);
+    const tikvObs = observeStatefulSet(tikvSts as never);
+    const selector = Object.entries(selectorLabels(ref.name, 'tikv'))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+
+    let conditions: Condition[] = deriveConditions(
+      prev.conditions,
+      {
+        cluster: ref,
+        desired: { pd: cluster.spec.pd.replicas, tikv: cluster.spec.tikv.replicas },
+        pdStatefulSet: pdObs,
+        tikvStatefulSet: tikvObs,
+        pd: members,
+        stores,
+        pdBootstrapped: bootstrapped,
+        paused: cluster.spec.paused,
+      },
+      raw.metadata.generation as number | undefined,
+      now,
+    );
+    // A scale-in that waits on PD is progress the generic rules cannot see.
+    const wait = waits.find((w) => w.reason !== 'WaitingForPD');
+    if (wait && !cluster.spec.paused) {
+      conditions = setCondition(conditions, 'Progressing', { status: 'True', ...wait }, raw.metadata.generation as number | undefined, now);
+    }
+    const phase = derivePhase(conditions, cluster.spec.paused, false, prev.phase);
+    const clusterID = (pd.reachable ? pd.members.clusterID : undefined) ?? prev.clusterID;
+    return {
+      observedGeneration: raw.metadata.generation as number | undefined,
+      phase,
+      conditions,
+      ...(clusterID ? { clusterID } : {}),
+      pd: {
+        ...(pdStatus ?? {}),
+        replicas: pdObs?.replicas ?? 0,
+        readyReplicas: pdObs?.readyReplicas ?? 0,
+        bootstrapped,
+      },
+      tikv: {
+        ...(tikvStatus ?? {}),
+        replicas: tikvObs?.replicas ?? 0,
+        readyReplicas: tikvObs?.readyReplicas ?? 0,
+        selector,
+      },
+    };
+  }
+
+  private async writeInvalidStatus(raw: TikvClusterObject, ref: ClusterRef, message: string): Promise<void> {
+    const prev = raw.status ?? {};
+    const generation = raw.metadata.generation as number | undefined;
+    const now = this.now();
+    let conditions = setCondition(prev.conditions, 'Ready', { status: 'False', reason: 'InvalidSpec', message }, generation, now);
+    conditions = setCondition(conditions, 'Progressing', { status: 'False', reason: 'InvalidSpec', message }, generation, now);
+    const status: TikvClusterStatus = { ...prev, observedGeneration: generation, phase: 'Invalid', conditions };
+    await this.writeStatusIfChanged(raw, ref, status, `${ref.namespace}/${ref.name}`);
+  }
+
+  private async writeStatusIfChanged(raw: TikvClusterObject, ref: ClusterRef, status: TikvClusterStatus, key: string): Promise<void> {
+    const prev = raw.status;
+    const nowMs = this.now().getTime();
+    const lastVolatile = this.volatileWrittenAt.get(key) ?? this.startedAt;
+    const refreshVolatile = nowMs - lastVolatile >= VOLATILE_REFRESH_MS;
+    if (statusEqual(prev, status, { ignoreVolatile: !refreshVolatile })) return;
+    await this.emitTransitions(raw, ref, prev, status);
+    await this.deps.writeStatus(ref, prev, status);
+    this.volatileWrittenAt.set(key, nowMs);
+  }
+
+  /** Events for the transitions a person would want in `kubectl describe`. */
+  private async emitTransitions(raw: TikvClusterObject, ref: ClusterRef, prev: TikvClusterStatus | undefined, next: TikvClusterStatus): Promise<void> {
+    const target = eventTarget(raw, ref);
+    const emit = this.deps.events.emit.bind(this.deps.events);
+    const before = new Map((prev?.conditions ?? []).map((c) => [c.type, c]));
+    for (const c of next.conditions ?? []) {
+      const old = before.get(c.type);
+      if (old?.status === c.status) continue;
+      if (c.type === 'Ready' && c.status === 'True') await emit(target, 'Normal', 'ClusterReady', c.message);
+      if (c.type === 'Ready' && c.status === 'False' && old?.status === 'True') await emit(target, 'Warning', c.reason, c.message);
+      if (c.type === 'PDAvailable' && c.status === 'Unknown') await emit(target, 'Warning', c.reason, c.message);
+      if (c.type === 'Degraded' && c.status === 'True') await emit(target, 'Warning', c.reason, c.message);
+      if (c.type === 'Ready' && c.reason === 'InvalidSpec') await emit(target, 'Warning', 'InvalidSpec', c.message);
+    }
+    if (next.pd?.bootstrapped && !prev?.pd?.bootstrapped) await emit(target, 'Normal', 'PDBootstrapped', 'the initial PD members formed the cluster');
+    const oldStores = new Map((prev?.tikv?.stores ?? []).map((s) => [s.id, s.state]));
+    for (const s of next.tikv?.stores ?? []) {
+      const was = oldStores.get(s.id);
+      if (was === s.state) continue;
+      const type = s.state === 'Up' || s.state === 'Tombstone' ? 'Normal' : 'Warning';
+      await emit(target, type, 'StoreStateChanged', `store ${s.id} (${s.podName ?? s.address}) is ${s.state}${was ? ` (was ${was})` : ''}`);
+    }
+  }
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return i < 0 ? ['default', key] : [key.slice(0, i), key.slice(i + 1)];
+}
+
+const stsReplicas = (sts: KubeObject | undefined) => (sts ? ((sts.spec as { replicas?: number } | undefined)?.replicas ?? 1) : undefined);
+
+function withReplicas(cluster: TikvCluster, pd: number, tikv: number): TikvCluster {
+  return { ...cluster, spec: { ...cluster.spec, pd: { ...cluster.spec.pd, replicas: pd }, tikv: { ...cluster.spec.tikv, replicas: tikv } } };
+}
+
+function pdView(pd: PDObservation): PDView {
+  if (!pd.reachable) return { reachable: false, error: pd.error };
+  const status = derivePDStatus(undefined, { health: pd.health, members: pd.members }, new Date(0));
+  return { reachable: true, members: status.members ?? [], leader: status.leader };
+}
+
+function eventTarget(raw: TikvClusterObject, ref: ClusterRef): EventTarget {
+  return { apiVersion: API_VERSION, kind: KIND, name: ref.name, namespace: ref.namespace, uid: raw.metadata.uid as string | undefined };
+}
+
