@@ -121,7 +121,7 @@ export class TikvClusterReconciler {
     const waits: Array<{ reason: string; message: string }> = [];
     const pdSts = this.deps.store.object('StatefulSet', namespace, n.pdStatefulSet);
     const tikvSts = this.deps.store.object('StatefulSet', namespace, n.tikvStatefulSet);
-    const pdAvailable = this.pdAvailable(pd, cluster.spec.pd.replicas);
+    const pdAvailable = this.pdAvailable(pd);
 
     if (!cluster.spec.paused) {
       // step: sync PD. Before bootstrap the member count stays at the initial one: every
@@ -172,10 +172,18 @@ export class TikvClusterReconciler {
     }
   }
 
-  /** A quorum of the desired members is healthy (the same rule as the PDAvailable condition). */
-  private pdAvailable(pd: PDObservation, desired: number): boolean {
+  /**
+   * PD can serve TiKV: a quorum of the members PD itself lists is healthy. Counted against
+   * the real membership, not spec.pd.replicas: etcd's quorum is over its members, so the
+   * desired count would block TiKV while a big PD scale-out (or a spec raised before
+   * bootstrap) is still joining, and would call a 5-member PD with 2 healthy available
+   * when the spec says 1.
+   */
+  private pdAvailable(pd: PDObservation): boolean {
     if (!pd.reachable) return false;
-    return pd.health.filter((h) => h.health).length >= Math.floor(desired / 2) + 1;
+    const view = pdView(pd);
+    if (!view.reachable || view.members.length === 0) return false;
+    return view.members.filter((m) => m.health).length >= Math.floor(view.members.length / 2) + 1;
   }
 
   private async storesView(pd: PDObservation, client: PDClient, tikvSts: KubeObject | undefined, cluster: TikvCluster, ref: ClusterRef): Promise<StoresView> {
