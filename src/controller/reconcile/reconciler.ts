@@ -89,8 +89,9 @@ export class TikvClusterReconciler {
     }
     const ref = { namespace, name };
 
-    // step: validate
-    const valid = validateTikvCluster({ ...raw, metadata: { ...raw.metadata, namespace } });
+    // step: validate. The spec only: status is ours, and a value an older operator wrote
+    // (say a phase the enum no longer has) must not lock the cluster out as "invalid spec".
+    const valid = validateTikvCluster({ ...raw, status: undefined, metadata: { ...raw.metadata, namespace } });
     if (!valid.ok) {
       const message = `spec is invalid, fix it and re-apply: ${formatIssues(valid.issues)}`;
       log.warn({ step: 'validate', issues: valid.issues }, 'invalid TikvCluster; waiting for a corrected spec');
