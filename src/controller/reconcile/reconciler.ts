@@ -70,6 +70,8 @@ export class TikvClusterReconciler {
   private readonly busyMs: number;
   /** When per-store counters were last written, so a cluster at rest is not patched every poll. */
   private readonly volatileWrittenAt = new Map<string, number>();
+  /** The status this process last wrote per key, and the resourceVersion it was written over. */
+  private readonly lastWritten = new Map<string, { basedOn: string; status: TikvClusterStatus }>();
   private readonly startedAt: number;
 
   constructor(private readonly deps: ReconcilerDeps) {
@@ -82,11 +84,13 @@ export class TikvClusterReconciler {
   /** `log` carries the cluster key (the runtime's child logger). */
   async reconcile(key: string, log: Logger = this.deps.log): Promise<ReconcileResult> {
     const [namespace, name] = splitKey(key);
-    const raw = this.deps.store.cluster(namespace, name);
-    if (!raw || raw.metadata.deletionTimestamp) {
+    const cached = this.deps.store.cluster(namespace, name);
+    if (!cached || cached.metadata.deletionTimestamp) {
       this.volatileWrittenAt.delete(key);
+      this.lastWritten.delete(key);
       return {};
     }
+    const raw = this.withOwnStatus(key, cached);
     const ref = { namespace, name };
 
     // step: validate. The spec only: status is ours, and a value an older operator wrote
@@ -156,6 +160,23 @@ export class TikvClusterReconciler {
     await this.writeStatusIfChanged(raw, ref, status, key);
     const ready = status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     return { requeueAfterMs: ready ? this.steadyMs : this.busyMs };
+  }
+
+  /**
+   * The cluster with the newest status we know of. The cache can lag behind our own status
+   * write (an owned object's event may trigger the next reconcile first); diffing against
+   * the old status would then write again and repeat every event. A status write always
+   * moves resourceVersion, so a cached object still at the version we wrote over has not
+   * seen our write yet.
+   */
+  private withOwnStatus(key: string, cached: TikvClusterObject): TikvClusterObject {
+    const mine = this.lastWritten.get(key);
+    const rv = cached.metadata.resourceVersion as string | undefined;
+    if (!mine || rv === undefined || rv !== mine.basedOn) {
+      this.lastWritten.delete(key);
+      return cached;
+    }
+    return { ...cached, status: mine.status };
   }
 
   private async observePD(pd: PDClient): Promise<PDObservation> {
@@ -335,24 +356,34 @@ export class TikvClusterReconciler {
     const lastVolatile = this.volatileWrittenAt.get(key) ?? this.startedAt;
     const refreshVolatile = nowMs - lastVolatile >= VOLATILE_REFRESH_MS;
     if (statusEqual(prev, status, { ignoreVolatile: !refreshVolatile })) return;
-    await this.emitTransitions(raw, ref, prev, status);
     await this.deps.writeStatus(ref, prev, status);
     this.volatileWrittenAt.set(key, nowMs);
+    const rv = raw.metadata.resourceVersion as string | undefined;
+    if (rv !== undefined) this.lastWritten.set(key, { basedOn: rv, status });
+    // After the write: a failed write is retried, and events emitted before it would repeat.
+    await this.emitTransitions(raw, ref, prev, status);
   }
 
   /** Events for the transitions a person would want in `kubectl describe`. */
   private async emitTransitions(raw: TikvClusterObject, ref: ClusterRef, prev: TikvClusterStatus | undefined, next: TikvClusterStatus): Promise<void> {
     const target = eventTarget(raw, ref);
     const emit = this.deps.events.emit.bind(this.deps.events);
+    // While PD forms, an unreachable PD and unhealthy members are expected, not news.
+    const formed = prev?.pd?.bootstrapped === true;
     const before = new Map((prev?.conditions ?? []).map((c) => [c.type, c]));
     for (const c of next.conditions ?? []) {
       const old = before.get(c.type);
+      // InvalidSpec is a change of reason (Ready may have been False already) and gets
+      // exactly one event, not a second generic "no longer ready" one.
+      if (c.type === 'Ready' && c.reason === 'InvalidSpec') {
+        if (old?.reason !== 'InvalidSpec') await emit(target, 'Warning', 'InvalidSpec', c.message);
+        continue;
+      }
       if (old?.status === c.status) continue;
       if (c.type === 'Ready' && c.status === 'True') await emit(target, 'Normal', 'ClusterReady', c.message);
       if (c.type === 'Ready' && c.status === 'False' && old?.status === 'True') await emit(target, 'Warning', c.reason, c.message);
-      if (c.type === 'PDAvailable' && c.status === 'Unknown') await emit(target, 'Warning', c.reason, c.message);
-      if (c.type === 'Degraded' && c.status === 'True') await emit(target, 'Warning', c.reason, c.message);
-      if (c.type === 'Ready' && c.reason === 'InvalidSpec') await emit(target, 'Warning', 'InvalidSpec', c.message);
+      if (c.type === 'PDAvailable' && c.status === 'Unknown' && formed) await emit(target, 'Warning', c.reason, c.message);
+      if (c.type === 'Degraded' && c.status === 'True' && formed) await emit(target, 'Warning', c.reason, c.message);
     }
     if (next.pd?.bootstrapped && !prev?.pd?.bootstrapped) await emit(target, 'Normal', 'PDBootstrapped', 'the initial PD members formed the cluster');
     const oldStores = new Map((prev?.tikv?.stores ?? []).map((s) => [s.id, s.state]));
