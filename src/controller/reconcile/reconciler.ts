@@ -318,7 +318,10 @@ export class TikvClusterReconciler {
     if (wait && !cluster.spec.paused) {
       conditions = setCondition(conditions, 'Progressing', { status: 'True', ...wait }, raw.metadata.generation as number | undefined, now);
     }
-    const phase = derivePhase(conditions, cluster.spec.paused, false, prev.phase);
+    // Invalid and Paused say nothing about whether the cluster ever ran; one whose PD never
+    // bootstrapped has not, so it reads Pending/Bootstrapping again rather than Updating.
+    const prevPhase = (prev.phase === 'Invalid' || prev.phase === 'Paused') && !bootstrapped ? undefined : prev.phase;
+    const phase = derivePhase(conditions, cluster.spec.paused, false, prevPhase);
     const clusterID = (pd.reachable ? pd.members.clusterID : undefined) ?? prev.clusterID;
     return {
       observedGeneration: raw.metadata.generation as number | undefined,
