@@ -1,0 +1,427 @@
+// In-memory stand-ins for everything the reconciler talks to. They behave (a store the
+// apply writes into, a PD that reacts to writes the way PD does) rather than returning
+// canned answers, so multi-step flows (bootstrap, scale-in) are exercised end to end.
+import { names, tikvAdvertiseAddr } from '../../../src/api/names.js';
+import type { TikvClusterStatus } from '../../../src/api/v1alpha1.js';
+import { API_VERSION, KIND } from '../../../src/api/v1alpha1.js';
+import type { KubeObject } from '../../../src/charts/index.js';
+import { type ApplyResult, contains } from '../../../src/controller/kube/apply.js';
+import type { EventRecorder, EventTarget, EventType } from '../../../src/controller/kube/events.js';
+import type {
+  ClusterRef,
+  PDClient,
+  PDClusterInfo,
+  PDMember,
+  PDMemberHealth,
+  PDMembers,
+  PDReplicationConfig,
+  PDStore,
+  PDStoreState,
+} from '../../../src/controller/pd/client.js';
+import { PDError } from '../../../src/controller/pd/json.js';
+import { type ObjectStore, TikvClusterReconciler, type TikvClusterObject } from '../../../src/controller/reconcile/reconciler.js';
+import type { Logger } from '../../../src/controller/runtime/log.js';
+
+export const NS = 'ns';
+export const NAME = 'basic';
+export const KEY = `${NS}/${NAME}`;
+export const UID = 'uid-basic-1';
+export const T0 = Date.parse('2025-08-19T10:00:00Z');
+export const STEADY_MS = 10_000;
+export const BUSY_MS = 3_000;
+
+type OwnedKind = 'StatefulSet' | 'ConfigMap' | 'Service';
+
+/** The informer caches: clusters and owned objects by kind/namespace/name. */
+export class FakeStore implements ObjectStore {
+  readonly clusters = new Map<string, TikvClusterObject>();
+  readonly objects = new Map<string, KubeObject>();
+  private rv = 1;
+
+  cluster(namespace: string, name: string): TikvClusterObject | undefined {
+    const c = this.clusters.get(`${namespace}/${name}`);
+    return c && structuredClone(c);
+  }
+
+  object(kind: OwnedKind, namespace: string, name: string): KubeObject | undefined {
+    const o = this.objects.get(`${kind}/${namespace}/${name}`);
+    return o && structuredClone(o);
+  }
+
+  put(obj: KubeObject): void {
+    this.objects.set(`${obj.kind}/${obj.metadata.namespace ?? NS}/${obj.metadata.name}`, structuredClone(obj));
+  }
+
+  get(kind: OwnedKind, name: string): KubeObject | undefined {
+    return this.object(kind, NS, name);
+  }
+
+  nextResourceVersion(): string {
+    this.rv += 1;
+    return String(this.rv);
+  }
+
+  /** What `kubectl apply` of the CR would do: a new spec bumps the generation. */
+  setCluster(obj: TikvClusterObject): void {
+    const key = `${obj.metadata.namespace ?? NS}/${obj.metadata.name}`;
+    const old = this.clusters.get(key);
+    const generation = old ? ((old.metadata.generation as number) ?? 1) + 1 : 1;
+    this.clusters.set(key, {
+      ...structuredClone(obj),
+      metadata: { ...obj.metadata, generation, resourceVersion: this.nextResourceVersion() },
+      ...(old?.status ? { status: old.status } : {}),
+    });
+  }
+
+  editSpec(edit: (spec: Record<string, unknown>) => void): void {
+    const c = this.clusters.get(KEY);
+    if (!c) throw new Error('no cluster');
+    const spec = structuredClone((c.spec ?? {}) as Record<string, unknown>);
+    edit(spec);
+    this.setCluster({ ...c, spec });
+  }
+
+  /** The StatefulSet controller's view: every pod of spec.replicas exists, is ready and updated. */
+  rollOut(name: string, ready?: number): void {
+    const sts = this.objects.get(`StatefulSet/${NS}/${name}`);
+    if (!sts) throw new Error(`no StatefulSet ${name}`);
+    const replicas = (sts.spec as { replicas: number }).replicas;
+    sts.status = {
+      replicas,
+      readyReplicas: ready ?? replicas,
+      updatedReplicas: replicas,
+      currentRevision: `${name}-r1`,
+      updateRevision: `${name}-r1`,
+    };
+  }
+}
+
+export interface ApplyCall {
+  kind: string;
+  name: string;
+  result: ApplyResult;
+}
+
+/**
+ * Server-side apply against the FakeStore: skipped with the real `contains` check, like
+ * the Applier; otherwise the applied object becomes the live one (its status is kept).
+ */
+export function fakeApply(store: FakeStore, calls: ApplyCall[]) {
+  return async (desired: KubeObject, live: KubeObject | undefined): Promise<ApplyResult> => {
+    let result: ApplyResult;
+    if (live && contains(live, desired)) result = 'unchanged';
+    else {
+      result = live ? 'configured' : 'created';
+      const stored = structuredClone(desired);
+      if (live?.status !== undefined) stored.status = live.status;
+      store.put(stored);
+    }
+    calls.push({ kind: desired.kind, name: desired.metadata.name, result });
+    return result;
+  };
+}
+
+export interface FakeMember {
+  name: string;
+  id: string;
+  health: boolean;
+}
+
+const pdPeer = (name: string) => `http://${name}.${names(NAME).pdPeerService}.${NS}.svc:2380`;
+const pdClient = (name: string) => `http://${name}.${names(NAME).pdPeerService}.${NS}.svc:2379`;
+
+/**
+ * A PD: scripted members/stores/replication config; records every write it is asked for
+ * (also when unreachable) and reacts to writes the way PD does, so a test can step on.
+ */
+export class FakePD implements PDClient {
+  reachable = false;
+  unreachableError = 'GET /pd/api/v1/health failed: connect ECONNREFUSED 10.96.0.10:2379';
+  clusterID = '7412345678901234567';
+  memberList: FakeMember[] = [];
+  leaderName: string | undefined;
+  /** undefined: TiKV has not bootstrapped the cluster yet. */
+  storeList: PDStore[] | undefined;
+  maxReplicas = 3;
+  storesError: Error | undefined;
+  readonly writes: string[] = [];
+  resolved = 0;
+
+  constructor(private readonly clock: () => number) {}
+
+  /** `n` healthy members named like the pods, leader the first. */
+  healthyMembers(n: number): void {
+    this.reachable = true;
+    this.memberList = Array.from({ length: n }, (_, i) => ({ name: `${NAME}-pd-${i}`, id: `${9_000_000_000_000_000_000n + BigInt(i)}`, health: true }));
+    this.leaderName = this.memberList[0]?.name;
+  }
+
+  upStores(n: number): void {
+    this.storeList = Array.from({ length: n }, (_, i) => this.makeStore(String(i + 1), i));
+  }
+
+  makeStore(id: string, ordinal: number, stateName = 'Up'): PDStore {
+    const state: PDStoreState = stateName === 'Offline' || stateName === 'Tombstone' ? stateName : 'Up';
+    return {
+      id,
+      address: tikvAdvertiseAddr(NAME, NS, ordinal),
+      stateName,
+      state,
+      nodeState: state === 'Offline' ? 'Removing' : state === 'Tombstone' ? 'Removed' : 'Serving',
+      labels: {},
+      physicallyDestroyed: false,
+      capacity: '10GiB',
+      available: '9GiB',
+      leaderCount: 10,
+      regionCount: 30,
+      isBusy: false,
+      lastHeartbeatTS: new Date(this.clock()).toISOString(),
+    };
+  }
+
+  store(podOrdinal: number): PDStore {
+    const s = this.storeList?.find((x) => x.address === tikvAdvertiseAddr(NAME, NS, podOrdinal) && x.state !== 'Tombstone');
+    if (!s) throw new Error(`no store for ordinal ${podOrdinal}`);
+    return s;
+  }
+
+  setStoreState(podOrdinal: number, stateName: string): PDStore {
+    const s = this.store(podOrdinal);
+    s.stateName = stateName;
+    s.state = stateName === 'Offline' || stateName === 'Tombstone' ? stateName : 'Up';
+    return s;
+  }
+
+  /** Per-heartbeat counters move while nothing is wrong. */
+  heartbeat(): void {
+    for (const s of this.storeList ?? []) {
+      if (s.state === 'Tombstone') continue;
+      s.leaderCount += 1;
+      s.regionCount += 2;
+      s.available = `${9000 - s.regionCount}MiB`;
+      s.lastHeartbeatTS = new Date(this.clock()).toISOString();
+    }
+  }
+
+  private check(path: string): void {
+    if (!this.reachable) throw new PDError({ kind: 'Network', status: 0, method: 'GET', path, detail: this.unreachableError });
+  }
+
+  async health(): Promise<PDMemberHealth[]> {
+    this.check('/pd/api/v1/health');
+    return this.memberList.map((m) => ({ id: m.id, name: m.name, clientURLs: [pdClient(m.name)], health: m.health }));
+  }
+
+  private member(m: FakeMember): PDMember {
+    return { id: m.id, name: m.name, peerURLs: [pdPeer(m.name)], clientURLs: [pdClient(m.name)], leaderPriority: 0 };
+  }
+
+  async members(): Promise<PDMembers> {
+    this.check('/pd/api/v1/members');
+    const leader = this.memberList.find((m) => m.name === this.leaderName);
+    return {
+      clusterID: this.clusterID,
+      members: this.memberList.map((m) => this.member(m)),
+      ...(leader ? { leader: this.member(leader) } : {}),
+    };
+  }
+
+  async leader(): Promise<PDMember> {
+    this.check('/pd/api/v1/leader');
+    const leader = this.memberList.find((m) => m.name === this.leaderName);
+    if (!leader) throw new PDError({ kind: 'HTTP', status: 500, method: 'GET', path: '/pd/api/v1/leader', detail: 'no leader' });
+    return this.member(leader);
+  }
+
+  async cluster(): Promise<PDClusterInfo> {
+    this.check('/pd/api/v1/cluster');
+    return { id: this.clusterID, maxPeerCount: this.maxReplicas };
+  }
+
+  async stores(): Promise<PDStore[]> {
+    this.check('/pd/api/v1/stores');
+    if (this.storesError) throw this.storesError;
+    if (!this.storeList) {
+      throw new PDError({
+        kind: 'HTTP',
+        status: 500,
+        method: 'GET',
+        path: '/pd/api/v1/stores',
+        detail: 'TiKV cluster not bootstrapped, please start TiKV first',
+      });
+    }
+    return structuredClone(this.storeList);
+  }
+
+  async replicationConfig(): Promise<PDReplicationConfig> {
+    this.check('/pd/api/v1/config/replicate');
+    return { maxReplicas: this.maxReplicas, locationLabels: [] };
+  }
+
+  async deleteStore(id: string): Promise<'offline' | 'gone'> {
+    this.writes.push(`deleteStore ${id}`);
+    this.check(`/pd/api/v1/store/${id}`);
+    const s = this.storeList?.find((x) => x.id === id);
+    if (!s || s.state === 'Tombstone') return 'gone';
+    s.state = 'Offline';
+    s.stateName = 'Offline';
+    s.nodeState = 'Removing';
+    return 'offline';
+  }
+
+  async deleteMember(name: string): Promise<'removed' | 'gone'> {
+    this.writes.push(`deleteMember ${name}`);
+    this.check(`/pd/api/v1/members/name/${name}`);
+    const before = this.memberList.length;
+    this.memberList = this.memberList.filter((m) => m.name !== name);
+    if (this.leaderName === name) this.leaderName = this.memberList[0]?.name;
+    return this.memberList.length < before ? 'removed' : 'gone';
+  }
+
+  async transferLeader(name: string): Promise<void> {
+    this.writes.push(`transferLeader ${name}`);
+    this.check(`/pd/api/v1/leader/transfer/${name}`);
+    this.leaderName = name;
+  }
+}
+
+export interface RecordedEvent {
+  type: EventType;
+  reason: string;
+  message: string;
+  target: EventTarget;
+}
+
+export class RecordingEvents implements EventRecorder {
+  readonly events: RecordedEvent[] = [];
+  async emit(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
+    this.events.push({ target, type, reason, message });
+  }
+  reasons(): string[] {
+    return this.events.map((e) => e.reason);
+  }
+}
+
+export const silentLog: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silentLog,
+};
+
+export interface StatusWrite {
+  key: ClusterRef;
+  live: TikvClusterStatus | undefined;
+  desired: TikvClusterStatus;
+}
+
+export function basicCluster(spec: Record<string, unknown> = { pd: { replicas: 3 }, tikv: { replicas: 3 } }): TikvClusterObject {
+  return { apiVersion: API_VERSION, kind: KIND, metadata: { name: NAME, namespace: NS, uid: UID }, spec };
+}
+
+/** The reconciler wired to the fakes, with a clock the test moves. */
+export class World {
+  nowMs = T0;
+  readonly store = new FakeStore();
+  readonly pd = new FakePD(() => this.nowMs);
+  readonly events = new RecordingEvents();
+  readonly applies: ApplyCall[] = [];
+  readonly statusWrites: StatusWrite[] = [];
+  /** Whether a status write reaches the cache (false: a lagging informer). */
+  statusReachesCache = true;
+  failStatusWrites = 0;
+  readonly reconciler: TikvClusterReconciler;
+
+  /** `null`: no cluster in the cache. */
+  constructor(cluster: TikvClusterObject | null = basicCluster()) {
+    if (cluster) this.store.setCluster(cluster);
+    this.reconciler = new TikvClusterReconciler({
+      store: this.store,
+      apply: fakeApply(this.store, this.applies),
+      writeStatus: async (key, live, desired) => {
+        if (this.failStatusWrites > 0) {
+          this.failStatusWrites -= 1;
+          throw new Error('the server rejected our request (Conflict)');
+        }
+        this.statusWrites.push({ key, live: structuredClone(live), desired: structuredClone(desired) });
+        const c = this.store.clusters.get(`${key.namespace}/${key.name}`);
+        if (c && this.statusReachesCache) {
+          c.status = structuredClone(desired);
+          c.metadata.resourceVersion = this.store.nextResourceVersion();
+        }
+        return true;
+      },
+      pd: () => {
+        this.pd.resolved += 1;
+        return this.pd;
+      },
+      events: this.events,
+      log: silentLog,
+      now: () => new Date(this.nowMs),
+      steadyRequeueMs: STEADY_MS,
+      busyRequeueMs: BUSY_MS,
+    });
+  }
+
+  reconcile(key = KEY) {
+    return this.reconciler.reconcile(key);
+  }
+
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
+
+  get status(): TikvClusterStatus | undefined {
+    return this.store.clusters.get(KEY)?.status;
+  }
+
+  condition(type: string) {
+    return this.status?.conditions?.find((c) => c.type === type);
+  }
+
+  /** Counts of what a reconcile did, for "nothing happened" assertions. */
+  mark() {
+    const from = { applies: this.applies.length, writes: this.statusWrites.length, events: this.events.events.length, pdWrites: this.pd.writes.length };
+    return () => ({
+      changedApplies: this.applies.slice(from.applies).filter((a) => a.result !== 'unchanged'),
+      applyCalls: this.applies.length - from.applies,
+      statusWrites: this.statusWrites.length - from.writes,
+      events: this.events.events.slice(from.events),
+      pdWrites: this.pd.writes.slice(from.pdWrites),
+    });
+  }
+
+  /**
+   * A cluster of `pd` members and `tikv` stores driven to rest: PD members healthy,
+   * bootstrapped, TiKV stores Up, both StatefulSets rolled out, reconciled until a pass
+   * changes nothing.
+   */
+  static async atRest(pd = 3, tikv = 3): Promise<World> {
+    const w = new World(basicCluster({ pd: { replicas: pd }, tikv: { replicas: tikv } }));
+    await w.bringUp(pd, tikv);
+    return w;
+  }
+
+  /** Drives the cluster in the cache to rest with `pd` members and `tikv` stores. */
+  async bringUp(pd = 3, tikv = 3): Promise<void> {
+    await this.reconcile();
+    this.pd.healthyMembers(pd);
+    this.store.rollOut(names(NAME).pdStatefulSet);
+    await this.reconcile();
+    this.pd.upStores(tikv);
+    this.store.rollOut(names(NAME).tikvStatefulSet);
+    await this.settle();
+  }
+
+  /** Reconciles until a pass makes no change (bounded). */
+  async settle(max = 10): Promise<void> {
+    for (let i = 0; i < max; i++) {
+      const done = this.mark();
+      await this.reconcile();
+      const d = done();
+      if (d.changedApplies.length === 0 && d.statusWrites === 0 && d.pdWrites.length === 0) return;
+    }
+    throw new Error(`no rest after ${max} reconciles`);
+  }
+}

@@ -1,0 +1,541 @@
+import { describe, expect, it } from 'vitest';
+import { names } from '../../../src/api/names.js';
+import { API_VERSION, KIND } from '../../../src/api/v1alpha1.js';
+import { LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY } from '../../../src/charts/index.js';
+import { basicCluster, BUSY_MS, KEY, NAME, NS, STEADY_MS, UID, World } from './fakes.js';
+
+const n = names(NAME);
+const replicasOf = (w: World, name: string) => (w.store.get('StatefulSet', name)?.spec as { replicas: number } | undefined)?.replicas;
+const pdData = (w: World) => (w.store.get('ConfigMap', n.pdConfigMap)?.data ?? {}) as Record<string, string>;
+const initialMembers = (w: World) => pdData(w)[PD_INITIAL_CLUSTER_KEY]?.split(',').map((e) => e.split('=')[0]);
+const tikvObjects = (w: World) => [...w.store.objects.values()].filter((o) => o.metadata.labels?.[LABELS.component] === 'tikv');
+const MINUTE = 60_000;
+
+describe('a new cluster', () => {
+  it('creates the PD objects owned by the cluster, not TiKV, and says PD is not reachable yet', async () => {
+    const w = new World();
+    const result = await w.reconcile();
+
+    const created = w.applies.filter((a) => a.result === 'created').map((a) => `${a.kind}/${a.name}`);
+    expect(created.sort()).toEqual([`ConfigMap/${n.pdConfigMap}`, `Service/${n.pdClientService}`, `Service/${n.pdPeerService}`, `StatefulSet/${n.pdStatefulSet}`].sort());
+    for (const obj of w.store.objects.values()) {
+      expect(obj.metadata.ownerReferences).toEqual([expect.objectContaining({ apiVersion: API_VERSION, kind: KIND, name: NAME, uid: UID, controller: true })]);
+    }
+    expect(tikvObjects(w)).toEqual([]);
+    expect(pdData(w)[PD_BOOTSTRAPPED_KEY]).toBe('false');
+    expect(initialMembers(w)).toEqual(['basic-pd-0', 'basic-pd-1', 'basic-pd-2']);
+
+    expect(w.statusWrites).toHaveLength(1);
+    expect(w.condition('PDAvailable')).toMatchObject({ status: 'Unknown', reason: 'PDUnreachable' });
+    expect(w.condition('PDAvailable')?.message).toContain('ECONNREFUSED');
+    expect(['Pending', 'Bootstrapping']).toContain(w.status?.phase);
+    expect(w.status?.pd?.bootstrapped).toBe(false);
+    expect(w.status?.observedGeneration).toBe(1);
+    expect(result.requeueAfterMs).toBe(BUSY_MS);
+    expect(w.pd.writes).toEqual([]);
+  });
+
+  it('does not warn about PD being unreachable while the cluster is still forming', async () => {
+    const w = new World();
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.events.events.filter((e) => e.type === 'Warning')).toEqual([]);
+  });
+
+  it('flips the bootstrap marker and creates TiKV once the initial members are healthy', async () => {
+    const w = new World();
+    await w.reconcile();
+    w.pd.healthyMembers(3);
+    w.store.rollOut(n.pdStatefulSet);
+    const done = w.mark();
+    await w.reconcile();
+
+    expect(pdData(w)[PD_BOOTSTRAPPED_KEY]).toBe('true');
+    const changed = done().changedApplies.map((a) => `${a.kind}/${a.name}:${a.result}`);
+    expect(changed).toContain(`ConfigMap/${n.pdConfigMap}:configured`);
+    expect(changed).toEqual(
+      expect.arrayContaining([`ConfigMap/${n.tikvConfigMap}:created`, `Service/${n.tikvPeerService}:created`, `StatefulSet/${n.tikvStatefulSet}:created`]),
+    );
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    expect(w.status?.pd?.bootstrapped).toBe(true);
+    expect(w.status?.clusterID).toBe(w.pd.clusterID);
+    expect(w.status?.pd?.members?.map((m) => m.name)).toEqual(['basic-pd-0', 'basic-pd-1', 'basic-pd-2']);
+    expect(w.events.reasons().filter((r) => r === 'PDBootstrapped')).toHaveLength(1);
+
+    await w.reconcile();
+    expect(w.events.reasons().filter((r) => r === 'PDBootstrapped')).toHaveLength(1);
+  });
+
+  it('does not bootstrap while only some initial members are healthy', async () => {
+    const w = new World();
+    await w.reconcile();
+    w.pd.healthyMembers(3);
+    w.pd.memberList[2]!.health = false;
+    await w.reconcile();
+    expect(pdData(w)[PD_BOOTSTRAPPED_KEY]).toBe('false');
+    expect(tikvObjects(w)).toEqual([]);
+    expect(w.status?.pd?.bootstrapped).toBe(false);
+  });
+
+  it('keeps the initial member count when spec.pd.replicas is raised before bootstrap', async () => {
+    const w = new World();
+    await w.reconcile();
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 5 };
+    });
+    await w.reconcile();
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(3);
+    expect(initialMembers(w)).toEqual(['basic-pd-0', 'basic-pd-1', 'basic-pd-2']);
+
+    // PD answers, but not all initial members are healthy yet: still 3
+    w.pd.healthyMembers(3);
+    w.pd.memberList[1]!.health = false;
+    await w.reconcile();
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(3);
+    expect(initialMembers(w)).toEqual(['basic-pd-0', 'basic-pd-1', 'basic-pd-2']);
+
+    // bootstrapped: the new members join
+    w.pd.memberList[1]!.health = true;
+    await w.reconcile();
+    expect(pdData(w)[PD_BOOTSTRAPPED_KEY]).toBe('true');
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(5);
+  });
+
+  it('creates TiKV once the bootstrapped PD has a quorum of its members, even if more PD replicas are still to come', async () => {
+    const w = new World();
+    await w.reconcile();
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 7 };
+    });
+    w.pd.healthyMembers(3);
+    w.store.rollOut(n.pdStatefulSet);
+    await w.reconcile();
+    expect(pdData(w)[PD_BOOTSTRAPPED_KEY]).toBe('true');
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(7);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+  });
+});
+
+describe('a cluster at rest', () => {
+  it('is Ready and Running with members, stores and the steady requeue', async () => {
+    const w = await World.atRest();
+    expect(w.condition('Ready')).toMatchObject({ status: 'True', reason: 'ClusterReady' });
+    expect(w.status?.phase).toBe('Running');
+    expect(w.status?.tikv?.stores?.map((s) => `${s.id}:${s.podName}:${s.state}`)).toEqual(['1:basic-tikv-0:Up', '2:basic-tikv-1:Up', '3:basic-tikv-2:Up']);
+    expect(w.status?.tikv?.selector).toContain(`${LABELS.instance}=${NAME}`);
+    expect(w.events.reasons()).toContain('ClusterReady');
+    expect((await w.reconcile()).requeueAfterMs).toBe(STEADY_MS);
+  });
+
+  it('makes zero changing applies and zero status writes, even as per-store counters move', async () => {
+    const w = await World.atRest();
+    const done = w.mark();
+    for (let i = 0; i < 8; i++) {
+      w.advance(30_000);
+      w.pd.heartbeat();
+      await w.reconcile();
+    }
+    const d = done();
+    expect(d.applyCalls).toBeGreaterThan(0);
+    expect(d.changedApplies).toEqual([]);
+    expect(d.statusWrites).toBe(0);
+    expect(d.events).toEqual([]);
+    expect(d.pdWrites).toEqual([]);
+  });
+
+  it('refreshes the per-store counters once after five minutes', async () => {
+    const w = await World.atRest();
+    const before = w.status?.tikv?.stores?.[0]?.leaderCount;
+    const done = w.mark();
+    for (let i = 0; i < 11; i++) {
+      w.advance(30_000);
+      w.pd.heartbeat();
+      await w.reconcile();
+    }
+    expect(done().statusWrites).toBe(1);
+    expect(w.status?.tikv?.stores?.[0]?.leaderCount).toBeGreaterThan(before ?? Number.POSITIVE_INFINITY);
+    expect(done().changedApplies).toEqual([]);
+    expect(done().events).toEqual([]);
+  });
+});
+
+describe('store health', () => {
+  it('reports a Disconnected store: state, a Warning event, Degraded with the store id and pod', async () => {
+    const w = await World.atRest();
+    const done = w.mark();
+    w.advance(40_000);
+    w.pd.setStoreState(2, 'Disconnected');
+    const result = await w.reconcile();
+
+    expect(w.status?.tikv?.stores?.find((s) => s.podName === 'basic-tikv-2')?.state).toBe('Disconnected');
+    const events = done().events;
+    expect(events.filter((e) => e.reason === 'StoreStateChanged')).toEqual([
+      expect.objectContaining({ type: 'Warning', message: 'store 3 (basic-tikv-2) is Disconnected (was Up)' }),
+    ]);
+    expect(events.filter((e) => e.reason === 'StoreNotUp')).toEqual([
+      expect.objectContaining({ type: 'Warning', message: expect.stringContaining('store 3 (basic-tikv-2) is Disconnected: no heartbeat for 40s') }),
+    ]);
+    expect(events.every((e) => e.type === 'Warning')).toBe(true);
+    expect(w.condition('Degraded')).toMatchObject({ status: 'True', reason: 'StoreNotUp' });
+    expect(w.condition('Degraded')?.message).toContain('store 3 (basic-tikv-2) is Disconnected');
+    expect(w.condition('Ready')?.status).toBe('False');
+    expect(w.status?.phase).toBe('Degraded');
+    expect(result.requeueAfterMs).toBe(BUSY_MS);
+    expect(done().changedApplies).toEqual([]);
+
+    // the store comes back: one Normal event, not degraded any more
+    const back = w.mark();
+    w.pd.setStoreState(2, 'Up');
+    await w.reconcile();
+    expect(back().events.map((e) => `${e.type}/${e.reason}`)).toEqual(['Normal/ClusterReady', 'Normal/StoreStateChanged']);
+    expect(w.condition('Degraded')?.status).toBe('False');
+  });
+});
+
+describe('PD unreachable after being healthy', () => {
+  it('touches no member, store or replica count, leaves TiKV alone and keeps what PD said last', async () => {
+    const w = await World.atRest(3, 4);
+    const tikvBefore = structuredClone(tikvObjects(w));
+    const members = structuredClone(w.status?.pd?.members);
+    const stores = structuredClone(w.status?.tikv?.stores);
+
+    w.pd.reachable = false;
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 1 };
+      s.tikv = { replicas: 3, config: { raftstore: { 'store-pool-size': 3 } } };
+    });
+    const done = w.mark();
+    await w.reconcile();
+    await w.reconcile();
+
+    expect(done().pdWrites).toEqual([]);
+    expect(w.pd.writes).toEqual([]);
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(3);
+    expect(tikvObjects(w)).toEqual(tikvBefore);
+    for (const type of ['Ready', 'PDAvailable', 'TiKVAvailable', 'Degraded']) {
+      expect(w.condition(type)).toMatchObject({ status: 'Unknown', reason: 'PDUnreachable' });
+    }
+    expect(w.condition('Progressing')?.status).toBe('True');
+    expect(w.status?.pd?.members).toEqual(members);
+    expect(w.status?.tikv?.stores).toEqual(stores);
+    expect(w.status?.clusterID).toBe(w.pd.clusterID);
+    expect(w.status?.observedGeneration).toBe(w.store.clusters.get(KEY)?.metadata.generation);
+    expect(done().events.filter((e) => e.reason === 'PDUnreachable')).toHaveLength(1);
+  });
+});
+
+describe('PD without a quorum of its members', () => {
+  it('leaves TiKV alone even when spec.pd.replicas is small enough to make the few healthy look like a quorum', async () => {
+    const w = await World.atRest(5, 3);
+    const tikvBefore = structuredClone(tikvObjects(w));
+    for (const i of [2, 3, 4]) w.pd.memberList[i]!.health = false;
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 1 };
+      s.tikv = { replicas: 4 };
+    });
+    await w.reconcile();
+    expect(tikvObjects(w)).toEqual(tikvBefore);
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(5);
+    expect(w.pd.writes).toEqual([]);
+  });
+});
+
+describe('TiKV scale-in', () => {
+  it('takes the highest store offline, keeps the pod until PD makes it a Tombstone, then drops it', async () => {
+    const w = await World.atRest(3, 4);
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 3 };
+    });
+
+    await w.reconcile();
+    expect(w.pd.writes).toEqual(['deleteStore 4']);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    expect(w.events.events.filter((e) => e.reason === 'StoreOffline')).toHaveLength(1);
+
+    // PD moves the regions: the store stays Offline for a while
+    for (let i = 0; i < 3; i++) {
+      w.advance(3_000);
+      await w.reconcile();
+      expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+      expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'StoreOffline' });
+      expect(w.condition('Progressing')?.message).toContain('store 4 (basic-tikv-3)');
+    }
+    expect(w.pd.writes).toEqual(['deleteStore 4']);
+    expect(w.status?.tikv?.stores?.find((s) => s.id === '4')?.state).toBe('Offline');
+    expect(w.condition('Degraded')?.status).toBe('False');
+
+    w.pd.setStoreState(3, 'Tombstone');
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    w.store.rollOut(n.tikvStatefulSet);
+    await w.settle();
+    expect(w.pd.writes).toEqual(['deleteStore 4']);
+    expect(w.condition('Ready')?.status).toBe('True');
+    expect(w.status?.tikv?.stores?.find((s) => s.id === '4')?.state).toBe('Tombstone');
+  });
+
+  it('keeps the Progressing condition (and status) still while the store stays Offline', async () => {
+    const w = await World.atRest(3, 4);
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 3 };
+    });
+    await w.reconcile();
+    await w.reconcile();
+    const since = w.condition('Progressing')?.lastTransitionTime;
+    const done = w.mark();
+    w.advance(MINUTE);
+    await w.reconcile();
+    expect(done().statusWrites).toBe(0);
+    expect(w.condition('Progressing')?.lastTransitionTime).toBe(since);
+  });
+
+  it('will not take a store offline when fewer than max-replicas Up stores would remain', async () => {
+    const w = await World.atRest(3, 3);
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 2 };
+    });
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.pd.writes).toEqual([]);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    const progressing = w.condition('Progressing');
+    expect(progressing).toMatchObject({ status: 'True', reason: 'ScaleInBlocked' });
+    expect(progressing?.message).toContain("fewer than PD's max-replicas 3");
+    expect(progressing?.message).toContain('keep spec.tikv.replicas at 3 or lower replication.max-replicas in spec.pd.config');
+  });
+
+  it('counts only Up stores against max-replicas', async () => {
+    const w = await World.atRest(3, 4);
+    w.pd.setStoreState(1, 'Disconnected');
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 3 };
+    });
+    await w.reconcile();
+    expect(w.pd.writes).toEqual([]);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    expect(w.condition('Progressing')?.reason).toBe('ScaleInBlocked');
+  });
+
+  it('keeps the pod when PD refuses the offline request, and says why', async () => {
+    const w = await World.atRest(3, 4);
+    w.pd.deleteStore = async (id) => {
+      w.pd.writes.push(`deleteStore ${id}`);
+      throw new Error('DELETE /pd/api/v1/store/4 failed: 400 stores not enough');
+    };
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 3 };
+    });
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'ScaleInFailed' });
+    expect(w.condition('Progressing')?.message).toContain('stores not enough');
+  });
+});
+
+describe('PD scale-in', () => {
+  it('goes one member at a time: leader away, member removed, then the pod', async () => {
+    const w = await World.atRest(5, 3);
+    w.pd.leaderName = 'basic-pd-4';
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 3 };
+    });
+
+    await w.reconcile();
+    expect(w.pd.writes).toEqual(['transferLeader basic-pd-0']);
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(5);
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'TransferringPDLeader' });
+
+    await w.reconcile();
+    expect(w.pd.writes).toEqual(['transferLeader basic-pd-0', 'deleteMember basic-pd-4']);
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(5);
+    expect(w.events.reasons()).toContain('PDMemberRemoved');
+
+    // PD becomes unreachable between the steps: nothing shrinks
+    w.pd.reachable = false;
+    await w.reconcile();
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(5);
+    expect(w.condition('Progressing')?.message).toContain('PD is unreachable');
+    w.pd.reachable = true;
+
+    await w.reconcile();
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(4);
+    expect(w.pd.writes).toHaveLength(2);
+
+    await w.reconcile();
+    expect(w.pd.writes).toEqual(['transferLeader basic-pd-0', 'deleteMember basic-pd-4', 'deleteMember basic-pd-3']);
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(4);
+    await w.reconcile();
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(3);
+    w.store.rollOut(n.pdStatefulSet);
+    await w.settle();
+    expect(w.pd.writes).toHaveLength(3);
+    expect(w.condition('Ready')?.status).toBe('True');
+    expect(w.status?.pd?.members?.map((m) => m.name)).toEqual(['basic-pd-0', 'basic-pd-1', 'basic-pd-2']);
+  });
+
+  it('will not remove a member when the rest would lose their quorum', async () => {
+    const w = await World.atRest(5, 3);
+    w.pd.memberList[1]!.health = false;
+    w.pd.memberList[2]!.health = false;
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 3 };
+    });
+    await w.reconcile();
+    expect(w.pd.writes).toEqual([]);
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(5);
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'ScaleInBlocked' });
+  });
+});
+
+describe('paused', () => {
+  it('applies nothing for a new cluster but still writes status', async () => {
+    const w = new World(basicCluster({ paused: true }));
+    const result = await w.reconcile();
+    expect(w.applies).toEqual([]);
+    expect(w.store.objects.size).toBe(0);
+    expect(w.statusWrites).toHaveLength(1);
+    expect(w.status?.phase).toBe('Paused');
+    expect(w.condition('Progressing')).toMatchObject({ status: 'False', reason: 'Paused' });
+    expect(result.requeueAfterMs).toBeGreaterThan(0);
+  });
+
+  it('leaves a running cluster alone (no apply, no PD write) while status follows PD', async () => {
+    const w = await World.atRest(3, 4);
+    w.store.editSpec((s) => {
+      s.paused = true;
+      s.tikv = { replicas: 3, config: { raftstore: { 'store-pool-size': 3 } } };
+      s.pd = { replicas: 1 };
+    });
+    const done = w.mark();
+    await w.reconcile();
+    w.pd.setStoreState(0, 'Disconnected');
+    await w.reconcile();
+    expect(done().applyCalls).toBe(0);
+    expect(done().pdWrites).toEqual([]);
+    expect(w.status?.phase).toBe('Paused');
+    expect(w.status?.tikv?.stores?.find((s) => s.podName === 'basic-tikv-0')?.state).toBe('Disconnected');
+  });
+});
+
+describe('an invalid spec', () => {
+  it.each([
+    ['replicas 0', { pd: { replicas: 0 } }, 'spec.pd.replicas'],
+    ['an unknown field', { tikv: { replicas: 3, storageSize: '10Gi' } }, 'spec.tikv'],
+    ['a config TOML cannot hold', { tikv: { config: { a: null } } }, 'spec.tikv.config.a'],
+  ])('%s: no applies, Ready False InvalidSpec naming the field, phase Invalid', async (_, spec, path) => {
+    const w = new World(basicCluster(spec));
+    const result = await w.reconcile();
+    expect(w.applies).toEqual([]);
+    expect(w.pd.resolved).toBe(0);
+    expect(w.condition('Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(w.condition('Ready')?.message).toContain(path);
+    expect(w.status?.phase).toBe('Invalid');
+    expect(result).toEqual({});
+    expect(w.events.events.filter((e) => e.reason === 'InvalidSpec')).toHaveLength(1);
+
+    await w.reconcile();
+    expect(w.statusWrites).toHaveLength(1);
+    expect(w.events.events).toHaveLength(1);
+  });
+
+  it('names the unknown field', async () => {
+    const w = new World(basicCluster({ tikv: { replicas: 3, storageSize: '10Gi' } }));
+    await w.reconcile();
+    expect(w.condition('Ready')?.message).toContain('storageSize');
+  });
+
+  it('emits exactly one InvalidSpec event whether the cluster was Ready or not', async () => {
+    const ready = await World.atRest();
+    ready.store.editSpec((s) => {
+      s.pd = { replicas: 0 };
+    });
+    const a = ready.mark();
+    await ready.reconcile();
+    expect(a().events.map((e) => e.reason)).toEqual(['InvalidSpec']);
+
+    const notReady = new World();
+    await notReady.reconcile();
+    notReady.pd.healthyMembers(3);
+    await notReady.reconcile();
+    expect(notReady.condition('Ready')?.status).toBe('False');
+    notReady.store.editSpec((s) => {
+      s.tikv = { replicas: -1 };
+    });
+    const b = notReady.mark();
+    await notReady.reconcile();
+    expect(b().events.map((e) => e.reason)).toEqual(['InvalidSpec']);
+  });
+
+  it('recovers when the spec is fixed', async () => {
+    const w = new World(basicCluster({ pd: { replicas: 0 } }));
+    await w.reconcile();
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 3 };
+    });
+    await w.reconcile();
+    expect(w.store.get('StatefulSet', n.pdStatefulSet)).toBeDefined();
+    expect(w.condition('Ready')?.reason).not.toBe('InvalidSpec');
+    expect(['Pending', 'Bootstrapping']).toContain(w.status?.phase);
+  });
+
+  it('judges the spec only: a stale status value does not block reconciling', async () => {
+    const w = new World();
+    const c = w.store.clusters.get(KEY)!;
+    c.status = { phase: 'Scaling' } as never;
+    await w.reconcile();
+    expect(w.store.get('StatefulSet', n.pdStatefulSet)).toBeDefined();
+    expect(w.status?.phase).not.toBe('Invalid');
+  });
+});
+
+describe('deleted clusters', () => {
+  it('does nothing for a cluster that is gone', async () => {
+    const w = new World(null);
+    expect(await w.reconcile()).toEqual({});
+    expect(await w.reconcile(`${NS}/other`)).toEqual({});
+    expect(w.applies).toEqual([]);
+    expect(w.statusWrites).toEqual([]);
+    expect(w.events.events).toEqual([]);
+    expect(w.pd.resolved).toBe(0);
+  });
+
+  it('does nothing for a cluster being deleted', async () => {
+    const w = await World.atRest();
+    w.store.clusters.get(KEY)!.metadata.deletionTimestamp = '2025-08-19T11:00:00Z';
+    w.pd.setStoreState(0, 'Down');
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 1 };
+    });
+    const done = w.mark();
+    expect(await w.reconcile()).toEqual({});
+    expect(done()).toEqual({ changedApplies: [], applyCalls: 0, statusWrites: 0, events: [], pdWrites: [] });
+  });
+});
+
+describe('status writes and events', () => {
+  it('does not repeat a write or its events when the cache has not caught up with it yet', async () => {
+    const w = await World.atRest();
+    w.statusReachesCache = false;
+    w.pd.setStoreState(1, 'Disconnected');
+    await w.reconcile();
+    const delta = w.mark();
+    await w.reconcile();
+    expect(delta().events).toEqual([]);
+    expect(delta().statusWrites).toBe(0);
+  });
+
+  it('emits the events of a transition only once the status write succeeded', async () => {
+    const w = await World.atRest();
+    w.pd.setStoreState(1, 'Disconnected');
+    w.failStatusWrites = 1;
+    await expect(w.reconcile()).rejects.toThrow('Conflict');
+    expect(w.events.events.filter((e) => e.reason === 'StoreStateChanged' && e.type === 'Warning')).toEqual([]);
+    await w.reconcile();
+    expect(w.events.events.filter((e) => e.reason === 'StoreStateChanged' && e.type === 'Warning')).toHaveLength(1);
+  });
+
+  it('addresses events to the TikvCluster', async () => {
+    const w = await World.atRest();
+    expect(w.events.events[0]?.target).toEqual({ apiVersion: API_VERSION, kind: KIND, name: NAME, namespace: NS, uid: UID });
+  });
+});
