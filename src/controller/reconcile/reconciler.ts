@@ -99,7 +99,7 @@ export class TikvClusterReconciler {
     if (!valid.ok) {
       const message = `spec is invalid, fix it and re-apply: ${formatIssues(valid.issues)}`;
       log.warn({ step: 'validate', issues: valid.issues }, 'invalid TikvCluster; waiting for a corrected spec');
-      await this.writeInvalidStatus(raw, ref, message);
+      await this.writeInvalidStatus(raw, ref, message, key);
       return {};
     }
     const cluster = valid.value;
@@ -343,14 +343,14 @@ export class TikvClusterReconciler {
     };
   }
 
-  private async writeInvalidStatus(raw: TikvClusterObject, ref: ClusterRef, message: string): Promise<void> {
+  private async writeInvalidStatus(raw: TikvClusterObject, ref: ClusterRef, message: string, key: string): Promise<void> {
     const prev = raw.status ?? {};
     const generation = raw.metadata.generation as number | undefined;
     const now = this.now();
     let conditions = setCondition(prev.conditions, 'Ready', { status: 'False', reason: 'InvalidSpec', message }, generation, now);
     conditions = setCondition(conditions, 'Progressing', { status: 'False', reason: 'InvalidSpec', message }, generation, now);
     const status: TikvClusterStatus = { ...prev, observedGeneration: generation, phase: 'Invalid', conditions };
-    await this.writeStatusIfChanged(raw, ref, status, `${ref.namespace}/${ref.name}`);
+    await this.writeStatusIfChanged(raw, ref, status, key);
   }
 
   private async writeStatusIfChanged(raw: TikvClusterObject, ref: ClusterRef, status: TikvClusterStatus, key: string): Promise<void> {
@@ -393,7 +393,8 @@ export class TikvClusterReconciler {
     for (const s of next.tikv?.stores ?? []) {
       const was = oldStores.get(s.id);
       if (was === s.state) continue;
-      const type = s.state === 'Up' || s.state === 'Tombstone' ? 'Normal' : 'Warning';
+      // Offline is a removal under way (our own scale-in), reported like its end, Tombstone.
+      const type = s.state === 'Up' || s.state === 'Offline' || s.state === 'Tombstone' ? 'Normal' : 'Warning';
       await emit(target, type, 'StoreStateChanged', `store ${s.id} (${s.podName ?? s.address}) is ${s.state}${was ? ` (was ${was})` : ''}`);
     }
   }

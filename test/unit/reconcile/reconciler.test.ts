@@ -251,6 +251,11 @@ describe('TiKV scale-in', () => {
     expect(w.pd.writes).toEqual(['deleteStore 4']);
     expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
     expect(w.events.events.filter((e) => e.reason === 'StoreOffline')).toHaveLength(1);
+    // an intended removal is not a warning
+    await w.reconcile();
+    expect(w.events.events.filter((e) => e.reason === 'StoreStateChanged' && e.message.includes('Offline'))).toEqual([
+      expect.objectContaining({ type: 'Normal', message: 'store 4 (basic-tikv-3) is Offline (was Up)' }),
+    ]);
 
     // PD moves the regions: the store stays Offline for a while
     for (let i = 0; i < 3; i++) {
