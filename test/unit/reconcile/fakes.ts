@@ -331,12 +331,21 @@ export class World {
   /** Whether a status write reaches the cache (false: a lagging informer). */
   statusReachesCache = true;
   failStatusWrites = 0;
-  readonly reconciler: TikvClusterReconciler;
+  reconciler: TikvClusterReconciler;
 
   /** `null`: no cluster in the cache. */
   constructor(cluster: TikvClusterObject | null = basicCluster()) {
     if (cluster) this.store.setCluster(cluster);
-    this.reconciler = new TikvClusterReconciler({
+    this.reconciler = this.newReconciler();
+  }
+
+  /** A new operator process over the same caches and PD: nothing in memory survives. */
+  restart(): void {
+    this.reconciler = this.newReconciler();
+  }
+
+  private newReconciler(): TikvClusterReconciler {
+    return new TikvClusterReconciler({
       store: this.store,
       apply: fakeApply(this.store, this.applies),
       writeStatus: async (key, live, desired) => {

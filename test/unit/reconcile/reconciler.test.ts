@@ -157,6 +157,16 @@ describe('a cluster at rest', () => {
     expect(done().changedApplies).toEqual([]);
     expect(done().events).toEqual([]);
   });
+
+  it('makes no write after an operator restart either', async () => {
+    const w = await World.atRest();
+    w.advance(MINUTE);
+    w.pd.heartbeat();
+    w.restart();
+    const done = w.mark();
+    await w.reconcile();
+    expect(done()).toMatchObject({ changedApplies: [], statusWrites: 0, events: [], pdWrites: [] });
+  });
 });
 
 describe('store health', () => {
@@ -319,6 +329,20 @@ describe('TiKV scale-in', () => {
     expect(w.pd.writes).toEqual([]);
     expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
     expect(w.condition('Progressing')?.reason).toBe('ScaleInBlocked');
+  });
+
+  it('waits, touching nothing, while PD answers but cannot list the stores', async () => {
+    const w = await World.atRest(3, 4);
+    w.pd.storesError = new Error('GET /pd/api/v1/stores failed: 503 Service Unavailable');
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 3 };
+    });
+    await w.reconcile();
+    expect(w.pd.writes).toEqual([]);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'ScaleInWaitingForPD' });
+    expect(w.condition('Ready')).toMatchObject({ status: 'Unknown', reason: 'StoresUnknown' });
+    expect(w.status?.tikv?.stores).toHaveLength(4);
   });
 
   it('keeps the pod when PD refuses the offline request, and says why', async () => {
