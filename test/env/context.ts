@@ -17,6 +17,11 @@ export interface Env extends ProvidedTestEnv {
 
 let cached: Env | undefined;
 
+/** For scripts outside vitest (e.g. the benchmark): use this environment instead of inject(). */
+export function useEnv(env: Env): void {
+  cached = env;
+}
+
 export function getEnv(): Env {
   if (!cached) {
     const provided = inject('testEnv');
