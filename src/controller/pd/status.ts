@@ -254,14 +254,19 @@ const pdUnreachable = (error: string): ConditionState => ({
   message: `PD is unreachable: ${error}; the operator will not change PD members or stores until it can reach PD`,
 });
 
-/** PDAvailable: PD answers and a quorum (⌊n/2⌋+1) of the desired members is healthy. */
+/**
+ * PDAvailable: PD answers and a quorum (⌊n/2⌋+1) of the n members PD lists is healthy.
+ * etcd's quorum is over its actual members, not spec.pd.replicas: counting the desired
+ * number would call PD unavailable during a large scale-out and available during a
+ * scale-in that left too few healthy (the reconciler gates TiKV on the same rule).
+ */
 function pdAvailable(input: ConditionInput): ConditionState {
   if (input.pd.kind === 'Unreachable') return pdUnreachable(input.pd.error);
   const { members, leader } = input.pd;
   const desired = input.desired.pd;
   const healthy = members.filter((m) => m.health).length;
   const unhealthy = members.filter((m) => !m.health).map((m) => m.name);
-  const need = quorum(desired);
+  const need = quorum(Math.max(members.length, 1));
   if (healthy >= need) {
     const all = unhealthy.length === 0 && members.length === desired;
     const detail = unhealthy.length ? `; unhealthy: ${unhealthy.join(', ')}` : '';
@@ -278,7 +283,7 @@ function pdAvailable(input: ConditionInput): ConditionState {
     status: 'False',
     reason: 'QuorumNotHealthy',
     message:
-      `only ${healthy} of ${desired} PD members are healthy and PD needs ${need} for a quorum` +
+      `only ${healthy} of ${members.length} PD members are healthy and PD needs ${need} for a quorum` +
       `${unhealthy.length ? ` (unhealthy: ${unhealthy.join(', ')})` : ''}; check the PD pods and their logs`,
   };
 }

@@ -113,6 +113,8 @@ describe('a new cluster', () => {
     expect(pdData(w)[PD_BOOTSTRAPPED_KEY]).toBe('true');
     expect(replicasOf(w, n.pdStatefulSet)).toBe(7);
     expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    // the condition tells the same story as the gate
+    expect(w.condition('PDAvailable')).toMatchObject({ status: 'True', reason: 'QuorumHealthy' });
   });
 });
 
@@ -247,6 +249,8 @@ describe('PD without a quorum of its members', () => {
     expect(tikvObjects(w)).toEqual(tikvBefore);
     expect(replicasOf(w, n.pdStatefulSet)).toBe(5);
     expect(w.pd.writes).toEqual([]);
+    expect(w.condition('PDAvailable')).toMatchObject({ status: 'False', reason: 'QuorumNotHealthy' });
+    expect(w.condition('PDAvailable')?.message).toContain('only 2 of 5 PD members are healthy and PD needs 3');
   });
 });
 
