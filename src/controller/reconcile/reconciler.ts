@@ -196,9 +196,8 @@ export class TikvClusterReconciler {
 
   /**
    * PD can serve TiKV: a quorum of the members PD itself lists is healthy (the rule of the
-   * PDAvailable condition). Counted against
-   * the real membership, not spec.pd.replicas: etcd's quorum is over its members, so the
-   * desired count would block TiKV while a big PD scale-out (or a spec raised before
+   * PDAvailable condition). Not of spec.pd.replicas: etcd's quorum is over its members, so
+   * the desired count would block TiKV while a big PD scale-out (or a spec raised before
    * bootstrap) is still joining, and would call a 5-member PD with 2 healthy available
    * when the spec says 1.
    */
