@@ -113,7 +113,10 @@ export function buildCRD(): Schema {
               properties: {
                 apiVersion: { type: 'string', description: 'APIVersion of this object: tikv.org/v1alpha1.' },
                 kind: { type: 'string', description: 'Kind of this object: TikvCluster.' },
-                metadata: { type: 'object', description: 'Standard object metadata.' },
+                // Only `type: object` is allowed here: kube-apiserver rejects any other keyword on
+                // metadata (even a description) with "must not specify anything other than name
+                // and generateName".
+                metadata: { type: 'object' },
                 spec: { ...openAPISchema(TikvClusterSpec), default: {} },
                 status: openAPISchema(TikvClusterStatus),
               },
