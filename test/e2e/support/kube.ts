@@ -17,9 +17,13 @@ export interface Manifest {
 
 /** Every document of a YAML file, read as kubectl reads it (YAML 1.1). */
 export function readManifests(path: string): Manifest[] {
-  return parseAllDocuments(readFileSync(path, 'utf8'), { version: '1.1' })
+  return parseManifests(readFileSync(path, 'utf8'), path);
+}
+
+export function parseManifests(text: string, source: string): Manifest[] {
+  return parseAllDocuments(text, { version: '1.1' })
     .map((d) => {
-      if (d.errors.length > 0) throw new Error(`${path}: ${d.errors[0]?.message}`);
+      if (d.errors.length > 0) throw new Error(`${source}: ${d.errors[0]?.message}`);
       return d.toJS() as Manifest | null;
     })
     .filter((d): d is Manifest => d !== null);
