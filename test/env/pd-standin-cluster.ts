@@ -437,6 +437,19 @@ export class StandinCluster {
     return { region: record, step: this.nextStep(record) };
   }
 
+  /** AskBatchSplit: a known, not stale region gets one new region id and one peer id per peer, per split key. */
+  askBatchSplit(region: Region | null, count: number): { error: string } | { ids: { new_region_id: U64; new_peer_ids: U64[] }[] } {
+    if (!region) return { error: 'missing region for split' };
+    const origin = this.regions.get(region.id);
+    if (!origin) return { error: `[PD:region:ErrRegionNotFound]region ${region.id} not found` };
+    if (isStale(region, 0n, origin)) return { error: `[PD:core:ErrRegionIsStale]region is stale: region ${describeRegion(region)}` };
+    const ids = Array.from({ length: count }, () => ({
+      new_region_id: this.allocId(),
+      new_peer_ids: region.peers.map(() => this.allocId()),
+    }));
+    return { ids };
+  }
+
   /**
    * A replica checker reduced to what the operator's flows need: make up missing voters on
    * the emptiest usable store (add learner, then promote), then drop a voter on a store that

@@ -129,6 +129,13 @@ export function pdpbHandlers(cluster: StandinCluster, member: StandinMember, str
       if (res.error) return errorHeader('UNKNOWN', res.error);
       return { header: header(), cluster_version: cluster.clusterVersion(), state: res.nodeState };
     }),
+    AskBatchSplit: unary((req) => {
+      if (!cluster.bootstrapped) return notBootstrapped();
+      const res = cluster.askBatchSplit((req.region as Region | null) ?? null, Number(req.split_count ?? 0));
+      return 'error' in res ? errorHeader('UNKNOWN', res.error) : { header: header(), ids: res.ids };
+    }),
+    // PD learns the new regions from their heartbeats; the report itself only gets an answer.
+    ReportBatchSplit: unary(() => (cluster.bootstrapped ? { header: header() } : notBootstrapped())),
     RegionHeartbeat: (call: RegionHeartbeatCall) => serveRegionHeartbeats(cluster, call, streams, validate),
   };
 }
