@@ -93,6 +93,7 @@ export interface RegionHeartbeatResponse {
   change_peer: ChangePeer | null;
   change_peer_v2: { changes: ChangePeer[] } | null;
   transfer_leader: { peer: Peer | null; peers: Peer[] } | null;
+  split_region: { policy: string; keys: Buffer[] } | null;
 }
 
 type Unary = (

@@ -112,3 +112,48 @@ export function downPeers(
     return s === undefined ? [] : [{ peer, down_seconds: String(s) }];
   });
 }
+
+/** What PD's AskBatchSplit hands out: one new region id and one peer id per existing peer. */
+export interface SplitIds {
+  new_region_id: U64;
+  new_peer_ids: U64[];
+}
+
+/** The split keys strictly inside the region's range, sorted and without duplicates. */
+export function usableSplitKeys(region: Region, keys: readonly Buffer[]): Buffer[] {
+  const inside = keys.filter(
+    (k) => k.length > 0 && Buffer.compare(k, region.start_key) > 0 && (region.end_key.length === 0 || Buffer.compare(k, region.end_key) < 0),
+  );
+  const sorted = [...inside].sort(Buffer.compare);
+  return sorted.filter((k, i) => i === 0 || !k.equals(sorted[i - 1]!));
+}
+
+/**
+ * Batch split as TiKV does it with right-derive (its default): the new regions take the left
+ * ranges [start,k1), [k1,k2), …, the original region keeps [kn,end); every part's epoch
+ * version grows by the number of keys. New peers mirror the old ones (same stores, roles),
+ * and each new region is led from the store that led the original.
+ */
+export function splitRegion(e: RegionEntry, keys: readonly Buffer[], ids: readonly SplitIds[]): RegionEntry[] {
+  if (keys.length === 0 || ids.length !== keys.length) return [];
+  const version = inc(e.region.region_epoch.version, keys.length);
+  const leaderStore = leaderPeer(e)?.store_id;
+  const created: RegionEntry[] = keys.map((key, i) => {
+    const split = ids[i]!;
+    const peers = e.region.peers.map((p, j) => ({ ...p, id: split.new_peer_ids[j] ?? p.id }));
+    return {
+      region: {
+        id: split.new_region_id,
+        start_key: i === 0 ? e.region.start_key : keys[i - 1]!,
+        end_key: key,
+        region_epoch: { conf_ver: e.region.region_epoch.conf_ver, version },
+        peers,
+      },
+      leaderPeerId: peers.find((p) => p.store_id === leaderStore)?.id,
+      term: e.term,
+    };
+  });
+  e.region.start_key = keys[keys.length - 1]!;
+  e.region.region_epoch.version = version;
+  return created;
+}

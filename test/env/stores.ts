@@ -15,7 +15,10 @@ import {
   leaderPeer,
   newRegionEntry,
   type RegionEntry,
+  type SplitIds,
+  splitRegion,
   transferLeader,
+  usableSplitKeys,
 } from './region-book.js';
 
 export { loadProtoDirs, type ProtoDirs } from './pdpb.js';
@@ -93,6 +96,8 @@ class StandinImpl implements StoreStandin {
   private ticking = false;
   private stream: ClientDuplexStream<object, RegionHeartbeatResponse> | undefined;
   private lastError = '';
+  /** Regions with a split in flight (PD repeats its split request on every heartbeat). */
+  private readonly splitting = new Set<U64>();
 
   constructor(
     private readonly pd: PDClient,
@@ -183,6 +188,12 @@ class StandinImpl implements StoreStandin {
       await this.storeHeartbeat();
       await this.regionHeartbeats();
     } catch (e) {
+      if (e instanceof PdHeaderError && e.type === 'STORE_TOMBSTONE') {
+        // TiKV exits once PD has buried its store; so does the stand-in.
+        this.log('PD reports this store as Tombstone; stopping');
+        await this.stop();
+        return;
+      }
       this.noteError(e);
     } finally {
       this.ticking = false;
@@ -270,7 +281,31 @@ class StandinImpl implements StoreStandin {
       void this.sim?.standins.get(target)?.reportRegion(e).catch((err) => this.noteError(err));
       return;
     }
+    if (res.split_region?.keys.length) {
+      void this.split(e, res.split_region.keys).catch((err) => this.noteError(err));
+      return;
+    }
     if (changed) void this.reportRegion(e).catch((err) => this.noteError(err));
+  }
+
+  /** PD asked for a split at given keys (e.g. keyspace boundaries from its region labeler). */
+  private async split(e: RegionEntry, requested: Buffer[]): Promise<void> {
+    const keys = usableSplitKeys(e.region, requested);
+    if (keys.length === 0 || this.splitting.has(e.region.id)) return;
+    this.splitting.add(e.region.id);
+    try {
+      const { ids } = await this.pd.call<{ header: null; ids: SplitIds[] }>('AskBatchSplit', {
+        region: e.region,
+        split_count: keys.length,
+      });
+      const created = splitRegion(e, keys, ids);
+      for (const r of created) this.sim?.regions.set(r.region.id, r);
+      await this.pd.call('ReportBatchSplit', { regions: [...created.map((r) => r.region), e.region] });
+      this.log(`region ${e.region.id}: split off ${created.map((r) => r.region.id).join(', ')}`);
+      for (const r of [...created, e]) await this.reportRegion(r);
+    } finally {
+      this.splitting.delete(e.region.id);
+    }
   }
 
   private readonly isLive = (storeId: U64): boolean => this.sim?.standins.get(storeId)?.running ?? false;
@@ -281,6 +316,7 @@ class StandinImpl implements StoreStandin {
   };
 
   private noteError(e: unknown): void {
+    if (this.stopped) return; // calls cut short by stop() are expected
     const msg = (e as Error).message;
     if (msg !== this.lastError) this.log(`error: ${msg}`);
     this.lastError = msg;

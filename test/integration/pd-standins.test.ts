@@ -12,7 +12,7 @@ import { waitFor } from '../env/process.js';
 import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores.js';
 
 interface StoreInfo {
-  store: { id: number; address: string; state_name: string; version: string };
+  store: { id: number; address: string; state_name: string; version: string; last_heartbeat: number | string };
   status: { region_count?: number; leader_count?: number };
 }
 
@@ -83,19 +83,39 @@ describe('real PD cluster with store stand-ins over pdpb', () => {
     expect(cluster.max_peer_count).toBe(3);
   });
 
-  it('PD replicates the bootstrap region onto all three stores, with one leader', async () => {
+  it('PD splits the bootstrap region and replicates every region onto all three stores, one leader each', async () => {
     const counts = await waitFor(
-      'region 1 on three stores',
+      'every region on three stores',
       async () => {
+        const total = (await pdGet<{ count: number }>(api('/regions'))).count;
         const list = await stores();
         const regions = list.map((s) => s.status.region_count ?? 0);
         const leaders = list.reduce((n, s) => n + (s.status.leader_count ?? 0), 0);
-        return regions.every((r) => r === 1) && leaders === 1 && { regions, leaders };
+        return regions.every((r) => r === total) && leaders === total && { total, regions, leaders };
       },
       POLL,
     );
-    expect(counts).toEqual({ regions: [1, 1, 1], leaders: 1 });
-    expect(standins.reduce((n, s) => n + s.leaderCount(), 0)).toBe(1);
+    log(`[pd-standins] regions after PD's splits and replica checks: ${counts.total}`);
+    expect(counts.total).toBeGreaterThanOrEqual(1);
+    expect(standins.reduce((n, s) => n + s.leaderCount(), 0)).toBe(counts.total);
+  });
+
+  it('evict-leader-scheduler moves every leader off a store; removing it stops the eviction', async () => {
+    const leaderCount = async (id: string) => (await pdGet<StoreInfo>(api(`/store/${id}`))).status.leader_count ?? 0;
+    const busiest = [...standins].sort((a, b) => b.leaderCount() - a.leaderCount())[0]!;
+    expect(await leaderCount(busiest.id)).toBeGreaterThan(0);
+    const add = await fetch(api('/schedulers'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"name":"evict-leader-scheduler","store_id":${busiest.id}}`,
+    });
+    expect(add.status, await add.text()).toBe(200);
+    await waitFor('no leaders left on the evicted store', async () => (await leaderCount(busiest.id)) === 0, POLL);
+    expect(busiest.leaderCount()).toBe(0);
+    const del = await fetch(api(`/schedulers/evict-leader-scheduler-${busiest.id}`), { method: 'DELETE' });
+    expect(del.status, await del.text()).toBe(200);
+    const left = await pdGet<string[]>(api('/schedulers'));
+    expect(left).not.toContain('evict-leader-scheduler');
   });
 
   it('a stand-in without heartbeats goes Disconnected, then Down; resumed, it is Up again', async () => {
@@ -132,6 +152,30 @@ describe('real PD cluster with store stand-ins over pdpb', () => {
     const plain = await stores();
     expect(plain.map((s) => String(s.store.id))).not.toContain(extra.id);
     log(`[pd-standins] states seen after DELETE: ${[...seen].join(' → ')}`);
+  });
+
+  it('stand-ins follow a PD leader change and keep heartbeating through the new leader', async () => {
+    const leaderName = (await pdGet<{ name: string }>(api('/leader'))).name;
+    const idx = pd.names.indexOf(leaderName);
+    const survivor = pd.clientURLs[(idx + 1) % pd.clientURLs.length]!;
+    const live = standins.slice(0, 3);
+    await pd.stopMember(idx);
+    const stoppedAt = BigInt(Date.now()) * 1_000_000n;
+    try {
+      await waitFor(
+        'heartbeats newer than the leader stop',
+        async () => {
+          const list = (await pdGet<{ stores: StoreInfo[] }>(`${survivor}/pd/api/v1/stores`)).stores;
+          const fresh = list.filter((s) => BigInt(s.store.last_heartbeat) > stoppedAt + 2_000_000_000n);
+          return live.every((sd) => fresh.some((s) => String(s.store.id) === sd.id));
+        },
+        POLL,
+      );
+      const newLeader = (await pdGet<{ name: string }>(`${survivor}/pd/api/v1/leader`)).name;
+      expect(newLeader).not.toBe(leaderName);
+    } finally {
+      await pd.startMember(idx);
+    }
   });
 
   it('health lists 3 healthy members; after stopMember(2) one is unhealthy; startMember(2) heals it', async () => {

@@ -7,7 +7,9 @@ import {
   elect,
   leaderPeer,
   newRegionEntry,
+  splitRegion,
   transferLeader,
+  usableSplitKeys,
 } from '../../env/region-book.js';
 
 const voter = (id: string, store: string): Peer => ({ id, store_id: store, role: 'Voter' });
@@ -89,5 +91,31 @@ describe('region book: PD operators applied as raft would', () => {
     const e = threeVoters();
     const reported = downPeers(e, (s) => (s === '6' ? 42 : undefined));
     expect(reported).toEqual([{ peer: voter('7', '6'), down_seconds: '42' }]);
+  });
+
+  it('splits with right-derive: new regions take the left ranges, all versions grow by the key count', () => {
+    const e = threeVoters();
+    const [a, b] = [Buffer.from('r'), Buffer.from('x')];
+    const keys = usableSplitKeys(e.region, [b, a, a, Buffer.alloc(0)]);
+    expect(keys).toEqual([a, b]);
+    const created = splitRegion(e, keys, [
+      { new_region_id: '20', new_peer_ids: ['21', '22', '23'] },
+      { new_region_id: '30', new_peer_ids: ['31', '32', '33'] },
+    ]);
+    expect(created.map((r) => [r.region.id, r.region.start_key.toString(), r.region.end_key.toString()])).toEqual([
+      ['20', '', 'r'],
+      ['30', 'r', 'x'],
+    ]);
+    expect([e.region.start_key.toString(), e.region.end_key.toString()]).toEqual(['x', '']);
+    for (const r of [...created, e]) expect(r.region.region_epoch.version).toBe('3');
+    // Same stores as the parent, fresh peer ids, led from the parent leader's store.
+    expect(created[1]?.region.peers.map((p) => [p.id, p.store_id])).toEqual([
+      ['31', '1'],
+      ['32', '4'],
+      ['33', '6'],
+    ]);
+    expect(created.map((r) => leaderPeer(r)?.store_id)).toEqual(['1', '1']);
+    // Keys outside the (now narrower) range of the parent are ignored.
+    expect(usableSplitKeys(e.region, [a, b])).toEqual([]);
   });
 });
