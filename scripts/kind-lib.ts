@@ -410,9 +410,16 @@ export const EXAMPLE = 'examples/basic.yaml';
 export async function kindUp(o: KindOptions & { namespace?: string; readyTimeoutMs?: number }): Promise<void> {
   const namespace = o.namespace ?? 'default';
   await operatorUp(o);
-  await timed(o, `applying ${EXAMPLE} (TikvCluster ${namespace}/basic: 3 PD + 3 TiKV)`, () =>
-    exec(o.runner, kubectl('-n', namespace, 'apply', '--server-side', '-f', EXAMPLE), { stream: true }),
-  );
+  // Created once: re-applying over a cluster the user has since scaled or edited would
+  // undo their change (or fail on the field-manager conflict).
+  const existing = await exec(o.runner, kubectl('-n', namespace, 'get', `${PLURAL}/basic`, '--ignore-not-found', '-o', 'name'));
+  if (existing.stdout.trim()) {
+    step(o, `TikvCluster ${namespace}/basic exists; leaving it as it is (not re-applying ${EXAMPLE})`);
+  } else {
+    await timed(o, `applying ${EXAMPLE} (TikvCluster ${namespace}/basic: 3 PD + 3 TiKV)`, () =>
+      exec(o.runner, kubectl('-n', namespace, 'apply', '--server-side', '-f', EXAMPLE), { stream: true }),
+    );
+  }
   await timed(o, `waiting for TikvCluster ${namespace}/basic to be Ready (the first time, nodes pull pingcap/pd and pingcap/tikv)`, () =>
     waitForClusterReady(o.runner, { namespace, name: 'basic', log: o.log, now: o.now, timeoutMs: o.readyTimeoutMs }),
   );

@@ -73,7 +73,8 @@ const baseReplies = (clusters: string): Record<string, Reply> => ({
   'docker info': { stdout: '27.3.1\n' },
   'kind get clusters': { stdout: clusters },
   'docker image inspect': { stdout: 'sha256:1111\n' },
-  [`kubectl --context ${KIND_CONTEXT} -n default get tikvclusters/basic`]: { stdout: ready() },
+  [`kubectl --context ${KIND_CONTEXT} -n default get tikvclusters/basic -o json`]: { stdout: ready() },
+  [`kubectl --context ${KIND_CONTEXT} -n default get tikvclusters/basic --ignore-not-found`]: { stdout: '' },
 });
 
 const fakeClock = () => {
@@ -104,6 +105,7 @@ describe('kind:up', () => {
       `kubectl --context ${KIND_CONTEXT} wait --for=condition=Established crd/tikvclusters.tikv.org`,
       `kubectl --context ${KIND_CONTEXT} apply --server-side --force-conflicts -f -`,
       `kubectl --context ${KIND_CONTEXT} -n tikv-operator-system rollout status deployment/tikv-operator`,
+      `kubectl --context ${KIND_CONTEXT} -n default get tikvclusters/basic --ignore-not-found -o name`,
       `kubectl --context ${KIND_CONTEXT} -n default apply --server-side -f examples/basic.yaml`,
       `kubectl --context ${KIND_CONTEXT} -n default get tikvclusters/basic -o json`,
     ];
@@ -120,6 +122,19 @@ describe('kind:up', () => {
     const lines = runner.lines();
     expect(lines.filter((l) => l.startsWith('kind create'))).toEqual([]);
     expect(lines.filter((l) => l.startsWith('kind export kubeconfig --name tikv'))).toHaveLength(2);
+  });
+
+  it('applies the example only when the TikvCluster does not exist yet, so a second run keeps what the user changed', async () => {
+    const runner = new ScriptedRunner({
+      ...baseReplies('tikv\n'),
+      [`kubectl --context ${KIND_CONTEXT} -n default get tikvclusters/basic --ignore-not-found`]: { stdout: 'tikvcluster.tikv.org/basic\n' },
+    });
+    const log: string[] = [];
+    await kindUp(options(runner, log));
+    expect(runner.lines().filter((l) => l.includes('examples/basic.yaml'))).toEqual([]);
+    expect(log.join('\n')).toContain('TikvCluster default/basic exists; leaving it as it is');
+    // It still waits for Ready.
+    expect(runner.lines().at(-1)).toBe(`kubectl --context ${KIND_CONTEXT} -n default get tikvclusters/basic -o json`);
   });
 
   it('applies deploy/ with the Deployment stamped with the loaded image ID, so a rebuilt image rolls the operator', async () => {
