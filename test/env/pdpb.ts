@@ -250,6 +250,13 @@ export function isLeaderChange(e: unknown): boolean {
   return err.code === grpc.status.UNAVAILABLE || /not leader|leader is nil/i.test(err.details ?? err.message ?? '');
 }
 
+/** Errors that go away once PD has (re-)elected a leader. */
+export function isTransient(e: unknown): boolean {
+  const err = e as Partial<grpc.ServiceError>;
+  if (isLeaderChange(e) || err.code === grpc.status.DEADLINE_EXCEEDED) return true;
+  return /no PD leader found/.test(err.message ?? '');
+}
+
 function callUnary(client: PDServiceClient, method: string, req: object): Promise<unknown> {
   const fn = client[method] as Unary | undefined;
   if (typeof fn !== 'function') return Promise.reject(new Error(`pdpb.PD has no method ${method}`));

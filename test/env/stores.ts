@@ -5,8 +5,9 @@
 // Regions are simulated per Node process: stand-ins that share a PD cluster share one region
 // table, PD's operators are applied to it, and when a leader's store stops heartbeating
 // another live voter takes over (if a majority is live), as raft would.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { PDClient, PdHeaderError, type Peer, type ProtoDirs, type RegionHeartbeatResponse, type Store, type U64 } from './pdpb.js';
+import { isTransient, PDClient, PdHeaderError, type Peer, type ProtoDirs, type RegionHeartbeatResponse, type Store, type U64 } from './pdpb.js';
 import {
   applyChangePeer,
   applyChangePeerV2,
@@ -46,6 +47,8 @@ export interface StoreStandinOptions {
   version?: string;
   labels?: Record<string, string>;
   log?: (s: string) => void;
+  /** How long registration keeps retrying while PD has no leader (default 30 s). */
+  registerTimeoutMs?: number;
 }
 
 const DEFAULT_CAPACITY = 10 * 1024 ** 3;
@@ -73,13 +76,22 @@ const nowSec = () => Math.floor(Date.now() / 1000);
 /** Registers a store with PD (bootstrapping the cluster if nobody has) and starts heartbeating. */
 export async function startStoreStandin(opts: StoreStandinOptions): Promise<StoreStandin> {
   const pd = new PDClient(opts.pdEndpoints, opts.protoDirs);
-  try {
-    const s = new StandinImpl(pd, opts);
-    await s.register();
-    return s;
-  } catch (e) {
-    pd.close();
-    throw new Error(`store stand-in ${opts.address}: ${(e as Error).message}`);
+  const s = new StandinImpl(pd, opts);
+  const deadline = Date.now() + (opts.registerTimeoutMs ?? 30_000);
+  for (;;) {
+    try {
+      await s.register();
+      return s;
+    } catch (e) {
+      // A PD that is electing a leader (or restarting a member) is worth waiting for.
+      if (Date.now() < deadline && isTransient(e)) {
+        pd.resetLeader();
+        await sleep(500);
+        continue;
+      }
+      pd.close();
+      throw new Error(`store stand-in ${opts.address}: ${(e as Error).message}`);
+    }
   }
 }
 

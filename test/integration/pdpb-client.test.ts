@@ -94,16 +94,24 @@ describe('store stand-in pdpb plumbing (scripted peer)', () => {
   const servers: grpc.Server[] = [];
   let followerURL = '';
   const standins: StoreStandin[] = [];
+  /** GetMembers answers without a leader while this is > 0 (PD during an election). */
+  let leaderlessAnswers = 0;
+  let getMembersCalls = 0;
 
   beforeAll(async () => {
     protoDirs = loadProtoDirs(findBinaries([]).binDir);
     const def = protoLoader.loadSync('pdpb.proto', { includeDirs: protoDirs.includeDirs, keepCase: true, longs: String, enums: String, defaults: true });
     const service = (grpc.loadPackageDefinition(def) as unknown as { pdpb: { PD: { service: grpc.ServiceDefinition } } }).pdpb.PD.service;
     let leaderURL = '';
-    const members = () => ({
-      members: [{ name: 'pd-0', client_urls: [followerURL] }, { name: 'pd-1', client_urls: [leaderURL] }],
-      leader: { name: 'pd-1', member_id: '18446744073709551615', client_urls: [leaderURL] },
-    });
+    const members = () => {
+      getMembersCalls++;
+      const electing = leaderlessAnswers > 0;
+      if (electing) leaderlessAnswers--;
+      return {
+        members: [{ name: 'pd-0', client_urls: [followerURL] }, { name: 'pd-1', client_urls: [leaderURL] }],
+        leader: electing ? null : { name: 'pd-1', member_id: '18446744073709551615', client_urls: [leaderURL] },
+      };
+    };
     const l = await serve(service, leader.handlers(members));
     const f = await serve(service, notLeaderHandlers(service, members));
     leaderURL = l.url;
@@ -179,5 +187,20 @@ describe('store stand-in pdpb plumbing (scripted peer)', () => {
     expect(fromOwner).toHaveLength(0);
     owner.resumeHeartbeats();
     await waitFor('owner back', async () => owner.leaderCount() === 1, { timeoutMs: 10_000 });
+  });
+
+  it('registration waits while PD has no leader, then registers', async () => {
+    leaderlessAnswers = 4;
+    const before = getMembersCalls;
+    const late = await startStoreStandin({
+      pdEndpoints: [followerURL],
+      address: 'basic-tikv-2.basic-tikv-peer.default.svc:20160',
+      protoDirs,
+      heartbeatIntervalMs: 100,
+    });
+    standins.push(late);
+    expect(leaderlessAnswers).toBe(0);
+    expect(getMembersCalls - before).toBeGreaterThan(4);
+    expect(leader.putStores.map((r) => (r.store as { id: string }).id)).toContain(late.id);
   });
 });
