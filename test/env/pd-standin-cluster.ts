@@ -51,7 +51,19 @@ export interface RegionRecord {
   term: bigint;
   /** approximate_size in MiB, at least 1 for a non-empty region (as PD rounds it). */
   sizeMiB: number;
-  pendingPeerIds: Set<U64>;
+  approximateKeys: string;
+  pendingPeers: Peer[];
+  downPeers: { peer: Peer; down_seconds: string }[];
+}
+
+export interface RegionHeartbeatIn {
+  region: Region | null;
+  leader: Peer | null;
+  term?: string;
+  approximate_size?: string;
+  approximate_keys?: string;
+  pending_peers?: Peer[];
+  down_peers?: { peer: Peer | null; down_seconds?: string }[];
 }
 
 export interface StandinMember {
@@ -105,6 +117,16 @@ export interface StandinClusterOptions {
   log?: (s: string) => void;
 }
 
+/** pd v8.5.5 schedule config DefaultSchedulers. */
+const DEFAULT_SCHEDULERS = [
+  'balance-region-scheduler',
+  'balance-leader-scheduler',
+  'balance-hot-region-scheduler',
+  'evict-slow-store-scheduler',
+  'evict-stopping-store-scheduler',
+];
+export const EVICT_LEADER = 'evict-leader-scheduler';
+
 /** PD treats a cluster below this many regions as new: Preparing stores serve at once. */
 const INIT_CLUSTER_REGION_THRESHOLD = 100;
 /** PD's max-store-preparing-time default (48 h). */
@@ -134,6 +156,10 @@ export class StandinCluster {
   readonly regions = new Map<U64, RegionRecord>();
   readonly replication: ReplicationConfig;
   bootstrapped = false;
+  /** Scheduler names as GET /schedulers lists them; only evict-leader-scheduler changes what the stand-in does. */
+  readonly schedulers: string[] = [...DEFAULT_SCHEDULERS];
+  /** The stores of the one evict-leader-scheduler (PD v8 keeps all evicted stores in it). */
+  readonly evictLeaderStores = new Set<U64>();
   private leaderIndex: number | undefined;
   private lastId = 0n;
   /** Learner peers already proposed per region, so a resent step reuses the same peer id. */
@@ -249,7 +275,7 @@ export class StandinCluster {
     if (peer.store_id !== store.id) return `invalid peer store id ${peer.store_id} != ${store.id} for bootstrap ${cid}`;
     if (peer.id === '0') return `invalid zero peer id for bootstrap ${cid}`;
     this.stores.set(store.id, { meta: { ...store }, stats: undefined });
-    this.regions.set(region.id, { region, leader: peer, term: 0n, sizeMiB: 0, pendingPeerIds: new Set() });
+    this.regions.set(region.id, { region, leader: peer, term: 0n, sizeMiB: 0, approximateKeys: '0', pendingPeers: [], downPeers: [] });
     this.bootstrapped = true;
     this.log(`bootstrapped by store ${store.id} (${store.address}) with region ${region.id}`);
     return undefined;
@@ -393,7 +419,7 @@ export class StandinCluster {
       regionCount++;
       regionSize += r.sizeMiB;
       if (isLearner(peer)) learnerCount++;
-      if (r.pendingPeerIds.has(peer.id)) pendingPeerCount++;
+      if (r.pendingPeers.some((p) => p.id === peer.id)) pendingPeerCount++;
       if (r.leader.store_id === storeId) {
         leaderCount++;
         leaderSize += r.sizeMiB;
@@ -409,13 +435,7 @@ export class StandinCluster {
    * (older epoch or term); otherwise the region is recorded and the next operator step, if
    * any, is returned for the leader's stream.
    */
-  regionHeartbeat(req: {
-    region: Region | null;
-    leader: Peer | null;
-    term?: string;
-    approximate_size?: string;
-    pending_peers?: Peer[];
-  }): { error?: string; step?: OperatorStep; region?: RegionRecord } {
+  regionHeartbeat(req: RegionHeartbeatIn): { error?: string; step?: OperatorStep; region?: RegionRecord } {
     const { region, leader } = req;
     if (!leader || leader.id === '0') return { error: `invalid request leader, region ${region?.id ?? 0}` };
     if (!region || region.id === '0') return { error: 'invalid request region' };
@@ -431,10 +451,50 @@ export class StandinCluster {
       leader,
       term,
       sizeMiB: bytes > 0 ? Math.max(1, Math.floor(bytes / MIB)) : 0,
-      pendingPeerIds: new Set((req.pending_peers ?? []).map((p) => p.id)),
+      approximateKeys: req.approximate_keys ?? '0',
+      pendingPeers: req.pending_peers ?? [],
+      downPeers: (req.down_peers ?? []).flatMap((d) => (d.peer ? [{ peer: d.peer, down_seconds: d.down_seconds ?? '0' }] : [])),
     };
     this.regions.set(region.id, record);
     return { region: record, step: this.nextStep(record) };
+  }
+
+  // ---- schedulers ---------------------------------------------------------------------
+
+  /** POST /schedulers {name: evict-leader-scheduler, store_id}: creates the scheduler or adds the store to it. */
+  addEvictLeader(storeId: U64): { ok: string } | { error: string } {
+    if (!this.stores.has(storeId)) return { error: pdErr.storeNotFound(storeId) };
+    const existed = this.schedulers.includes(EVICT_LEADER);
+    this.evictLeaderStores.add(storeId);
+    if (!existed) this.schedulers.push(EVICT_LEADER);
+    this.log(`${EVICT_LEADER}: evicting leaders from store ${storeId}`);
+    return { ok: existed ? 'The scheduler has been applied to the store.' : 'The scheduler is created.' };
+  }
+
+  /** scheduler-config/evict-leader-scheduler/delete/{id}: the last store removes the scheduler. */
+  removeEvictLeader(storeId: U64): { ok: string | null } | { error: string } {
+    if (!this.evictLeaderStores.delete(storeId)) {
+      return { error: '[PD:scheduler:ErrScheduleConfigNotExist]the config does not exist' };
+    }
+    this.log(`${EVICT_LEADER}: store ${storeId} no longer evicted`);
+    if (this.evictLeaderStores.size > 0) return { ok: null };
+    this.removeScheduler(EVICT_LEADER);
+    return { ok: 'The last store has been deleted' };
+  }
+
+  /** Adds a scheduler by name (only a name here, except evict-leader-scheduler). */
+  addScheduler(name: string): string | undefined {
+    if (this.schedulers.includes(name)) return '[PD:scheduler:ErrSchedulerExisted]scheduler existed';
+    this.schedulers.push(name);
+    return undefined;
+  }
+
+  removeScheduler(name: string): string | undefined {
+    const i = this.schedulers.indexOf(name);
+    if (i < 0) return '[PD:scheduler:ErrSchedulerNotFound]scheduler not found';
+    this.schedulers.splice(i, 1);
+    if (name === EVICT_LEADER) this.evictLeaderStores.clear();
+    return undefined;
   }
 
   /** AskBatchSplit: a known, not stale region gets one new region id and one peer id per peer, per split key. */
@@ -478,6 +538,7 @@ export class StandinCluster {
       const extra = this.mostLoaded(voters.filter((p) => p.id !== r.leader.id)) ?? this.mostLoaded(voters);
       if (extra) return this.removeStep(r, extra);
     }
+    if (this.evictLeaderStores.has(r.leader.store_id)) return this.transferLeaderAway(r, r.leader);
     return undefined;
   }
 
@@ -514,9 +575,15 @@ export class StandinCluster {
   /** Raft cannot remove its leader: transfer leadership to a live healthy voter first. */
   private removeStep(r: RegionRecord, victim: Peer): OperatorStep | undefined {
     if (victim.id !== r.leader.id) return this.change('RemoveNode', victim);
+    return this.transferLeaderAway(r, victim);
+  }
+
+  /** To a voter on a healthy, heartbeating store that may take leaders (not evicted). */
+  private transferLeaderAway(r: RegionRecord, from: Peer): OperatorStep | undefined {
     const to = r.region.peers.find((p) => {
       const s = this.stores.get(p.store_id);
-      return p.id !== victim.id && !isLearner(p) && this.isHealthyHome(p.store_id) && s !== undefined && !this.isDisconnected(s);
+      const usable = s !== undefined && this.isHealthyHome(p.store_id) && !this.isDisconnected(s);
+      return p.id !== from.id && !isLearner(p) && usable && !this.evictLeaderStores.has(p.store_id);
     });
     return to ? { transfer_leader: { peer: to, peers: [to] } } : undefined;
   }

@@ -5,7 +5,7 @@
 // header's cluster id is checked, and PD's in-band errors travel in the response header.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { MetaStore, StandinCluster, StandinMember, StoreStats } from './pd-standin-cluster.js';
+import type { MetaStore, RegionHeartbeatIn, StandinCluster, StandinMember, StoreStats } from './pd-standin-cluster.js';
 import type { Peer, ProtoDirs, Region, U64 } from './pdpb.js';
 
 const definitions = new Map<string, grpc.ServiceDefinition>();
@@ -163,7 +163,7 @@ function serveRegionHeartbeats(
     const storeId = leader?.store_id ?? '0';
     if (!cluster.stores.has(storeId)) return fail(status(grpc.status.UNKNOWN, `invalid store ID ${storeId}, not found`));
     streams.bind(storeId, call);
-    const res = cluster.regionHeartbeat(req as Parameters<StandinCluster['regionHeartbeat']>[0]);
+    const res = cluster.regionHeartbeat(req as unknown as RegionHeartbeatIn);
     if (res.error) {
       streams.send(storeId, { header: { cluster_id: cid, error: { type: 'UNKNOWN', message: res.error } } });
     } else if (res.step && res.region) {

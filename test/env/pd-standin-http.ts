@@ -4,16 +4,19 @@
 // where pd-server forwards a request to its leader, the stand-in answers 503 while there is
 // no leader, like the redirector does after its wait.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LosslessNumber } from 'lossless-json';
+import { type LosslessNumber, stringify } from 'lossless-json';
 import {
   compareU64,
+  EVICT_LEADER,
   pdErr,
+  type RegionRecord,
   type ReplicationConfig,
   type StandinCluster,
   type StandinMember,
   type StoreRecord,
 } from './pd-standin-cluster.js';
 import { goDuration, goJSON, goTime, humanBytes, u64 } from './pd-standin-json.js';
+import type { Peer } from './pdpb.js';
 
 export const PD_STANDIN_VERSION = 'v8.5.5';
 /** git_hash of the stand-in's members, so nobody mistakes them for a pd-server build. */
@@ -88,6 +91,11 @@ const ROUTES: Route[] = [
   { pattern: /^\/stores$/, methods: { GET: stores }, needsCluster: true },
   { pattern: /^\/store\/([^/]+)$/, methods: { GET: getStore, DELETE: deleteStore }, needsCluster: true },
   { pattern: /^\/store\/([^/]+)\/state$/, methods: { POST: setStoreState }, needsCluster: true },
+  { pattern: /^\/regions$/, methods: { GET: regions }, needsCluster: true },
+  { pattern: /^\/schedulers$/, methods: { GET: listSchedulers, POST: createScheduler } },
+  { pattern: /^\/schedulers\/([^/]+)$/, methods: { DELETE: deleteScheduler } },
+  { pattern: /^\/scheduler-config\/evict-leader-scheduler\/list$/, methods: { GET: evictLeaderList } },
+  { pattern: /^\/scheduler-config\/evict-leader-scheduler\/delete\/([^/]+)$/, methods: { DELETE: evictLeaderDelete } },
 ];
 
 /** Answers one HTTP request as pd-server would (routing, redirector, cluster middleware, handler). */
@@ -290,6 +298,132 @@ function setStoreState(ctx: HttpContext, [raw = '']: string[], query: URLSearchP
   if (err) return json(err.status, err.message);
   ctx.checkSoon();
   return json(200, "The store's state is updated.");
+}
+
+// ---- regions --------------------------------------------------------------------------
+
+/** GET /regions: easyjson's compact RegionsInfo (response/region.go), served with rd.Data's binary content type. */
+function regions({ cluster: c }: HttpContext): HttpAnswer {
+  const list = [...c.regions.values()].sort((a, b) => compareU64(a.region.id, b.region.id));
+  const body = stringify({ count: list.length, regions: list.map(regionInfo) }) ?? '';
+  return { status: 200, body, contentType: 'application/octet-stream' };
+}
+
+const PEER_ROLE_NUM = { Voter: 0, Learner: 1, IncomingVoter: 2, DemotingVoter: 3 } as const;
+
+/** response.MetaPeer: metapb.Peer (omitempty) plus role_name and is_learner. */
+function metaPeer(p: Peer) {
+  return {
+    id: nonZeroU64(p.id),
+    store_id: nonZeroU64(p.store_id),
+    role: omitZero(PEER_ROLE_NUM[p.role] ?? 0, 0),
+    role_name: p.role,
+    is_learner: p.role === 'Learner' ? true : undefined,
+  };
+}
+
+const hexKey = (k: Buffer | Uint8Array) => Buffer.from(k).toString('hex').toUpperCase();
+
+function regionInfo(r: RegionRecord) {
+  const epoch = r.region.region_epoch;
+  return {
+    id: u64(r.region.id),
+    start_key: hexKey(r.region.start_key),
+    end_key: hexKey(r.region.end_key),
+    epoch: { conf_ver: nonZeroU64(epoch.conf_ver), version: nonZeroU64(epoch.version) },
+    peers: r.region.peers.map(metaPeer),
+    leader: metaPeer(r.leader),
+    down_peers: r.downPeers.length ? r.downPeers.map((d) => ({ peer: metaPeer(d.peer), down_seconds: nonZeroU64(d.down_seconds) })) : undefined,
+    pending_peers: r.pendingPeers.length ? r.pendingPeers.map(metaPeer) : undefined,
+    cpu_usage: 0,
+    written_bytes: 0,
+    read_bytes: 0,
+    written_keys: 0,
+    read_keys: 0,
+    approximate_size: r.sizeMiB,
+    approximate_keys: u64(r.approximateKeys || '0'),
+    approximate_kv_size: 0,
+  };
+}
+
+// ---- schedulers ------------------------------------------------------------------------
+
+/** Names PD's POST /schedulers accepts (types.StringToSchedulerType); only evict-leader acts here. */
+const KNOWN_SCHEDULERS = new Set([
+  'balance-leader-scheduler',
+  'balance-region-scheduler',
+  'balance-hot-region-scheduler',
+  'balance-witness-scheduler',
+  'balance-range-scheduler',
+  'evict-leader-scheduler',
+  'evict-slow-store-scheduler',
+  'evict-slow-trend-scheduler',
+  'evict-stopping-store-scheduler',
+  'grant-leader-scheduler',
+  'grant-hot-region-scheduler',
+  'label-scheduler',
+  'random-merge-scheduler',
+  'scatter-range-scheduler',
+  'shuffle-hot-region-scheduler',
+  'shuffle-leader-scheduler',
+  'shuffle-region-scheduler',
+  'split-bucket-scheduler',
+  'transfer-witness-leader-scheduler',
+]);
+
+function listSchedulers({ cluster: c }: HttpContext): HttpAnswer {
+  if (!c.bootstrapped) return json(500, pdErr.notBootstrapped());
+  return json(200, c.schedulers);
+}
+
+function createScheduler({ cluster: c }: HttpContext, _p: string[], _q: URLSearchParams, body: string): HttpAnswer {
+  let input: Record<string, unknown>;
+  try {
+    input = JSON.parse(body) as Record<string, unknown>;
+  } catch (e) {
+    return invalidInput((e as Error).message);
+  }
+  const name = input?.name;
+  if (typeof name !== 'string') return json(400, 'missing scheduler name');
+  if (!KNOWN_SCHEDULERS.has(name)) return json(400, 'unknown scheduler');
+  if (!c.bootstrapped) return json(500, pdErr.notBootstrapped());
+  if (name === EVICT_LEADER || name === 'grant-leader-scheduler') {
+    // Go decodes JSON numbers into float64; a string store id is "missing".
+    if (typeof input.store_id !== 'number') return json(400, 'missing store id');
+    const storeId = String(Math.trunc(input.store_id));
+    if (name === EVICT_LEADER) {
+      const res = c.addEvictLeader(storeId);
+      return 'error' in res ? json(500, res.error) : json(200, res.ok);
+    }
+  }
+  const err = c.addScheduler(name);
+  return err ? json(500, err) : json(200, 'The scheduler is created.');
+}
+
+/** DELETE /schedulers/evict-leader-scheduler-{id} is forwarded to the scheduler's delete; PD answers `null` with its status. */
+function deleteScheduler(ctx: HttpContext, [name = '']: string[]): HttpAnswer {
+  const prefix = `${EVICT_LEADER}-`;
+  if (name.startsWith(prefix)) {
+    const inner = evictLeaderDelete(ctx, [name.slice(name.lastIndexOf('-') + 1)]);
+    return json(inner.status, null);
+  }
+  const err = ctx.cluster.removeScheduler(name);
+  if (err) return json(err.includes('ErrSchedulerNotFound') ? 404 : 500, err);
+  return json(200, 'The scheduler is removed.');
+}
+
+function evictLeaderList({ cluster: c }: HttpContext): HttpAnswer {
+  if (!c.schedulers.includes(EVICT_LEADER)) return notFound();
+  const ranges = Object.fromEntries([...c.evictLeaderStores].map((id) => [id, [{ 'start-key': '', 'end-key': '' }]]));
+  return json(200, { 'store-id-ranges': ranges, batch: 3 });
+}
+
+function evictLeaderDelete({ cluster: c }: HttpContext, [raw = '']: string[]): HttpAnswer {
+  if (!c.schedulers.includes(EVICT_LEADER)) return notFound();
+  if (!/^\d+$/.test(raw)) return json(400, `strconv.ParseUint: parsing ${JSON.stringify(raw)}: invalid syntax`);
+  const res = c.removeEvictLeader(BigInt(raw).toString());
+  if ('error' in res) return json(404, res.error);
+  return json(200, res.ok);
 }
 
 const omitZero = <T>(v: T, zero: T): T | undefined => (v === zero ? undefined : v);

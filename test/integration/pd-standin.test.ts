@@ -160,6 +160,41 @@ describe('PD stand-in with store stand-ins over pdpb', () => {
     expect(standins.reduce((n, s) => n + s.leaderCount(), 0)).toBe(1);
   });
 
+  it('GET /regions lists the region with its peers on the three stores, keys in hex, in compact JSON', async () => {
+    const res = await send('GET', '/regions');
+    expect(res.status).toBe(200);
+    expect(res.text.startsWith('{"count":1,"regions":[{"id":')).toBe(true);
+    const body = parsePD<{
+      count: number;
+      regions: { start_key: string; end_key: string; peers: { store_id: number; role_name: string }[]; leader: { store_id: number } }[];
+    }>(res.text);
+    const [region] = body.regions;
+    expect(region?.peers.map((p) => String(p.store_id)).sort()).toEqual(standins.map((s) => s.id).sort());
+    expect(region?.peers.map((p) => p.role_name)).toEqual(['Voter', 'Voter', 'Voter']);
+    expect([region?.start_key, region?.end_key]).toEqual(['', '']);
+    expect(standins.find((s) => s.leaderCount() === 1)?.id).toBe(String(region?.leader.store_id));
+  });
+
+  it('evict-leader-scheduler moves the leader off a store; deleting it ends the eviction and the scheduler', async () => {
+    const leaderCount = async (id: string) => (await storeInfo(id)).status.leader_count ?? 0;
+    const busiest = standins.find((s) => s.leaderCount() === 1)!;
+    const add = await send('POST', '/schedulers', `{"name":"evict-leader-scheduler","store_id":${busiest.id}}`);
+    expect([add.status, JSON.parse(add.text)]).toEqual([200, 'The scheduler is created.']);
+    expect(await get<string[]>('/schedulers')).toContain('evict-leader-scheduler');
+    expect(await get('/scheduler-config/evict-leader-scheduler/list')).toEqual({
+      'store-id-ranges': { [busiest.id]: [{ 'start-key': '', 'end-key': '' }] },
+      batch: 3,
+    });
+    await waitFor('no leader left on the evicted store', async () => (await leaderCount(busiest.id)) === 0, POLL);
+    expect(busiest.leaderCount()).toBe(0);
+    expect(standins.reduce((n, s) => n + s.leaderCount(), 0)).toBe(1);
+
+    const del = await send('DELETE', `/schedulers/evict-leader-scheduler-${busiest.id}`);
+    expect([del.status, del.text]).toEqual([200, 'null\n']);
+    expect(await get<string[]>('/schedulers')).not.toContain('evict-leader-scheduler');
+    expect((await send('DELETE', `/schedulers/evict-leader-scheduler-${busiest.id}`)).status).toBe(404);
+  });
+
   it('pdpb: a second Bootstrap is ALREADY_BOOTSTRAPPED, followers say "not leader", a wrong cluster id is refused, ids grow', async () => {
     const client = new PDClient(pd.clientURLs, protoDirs);
     try {
