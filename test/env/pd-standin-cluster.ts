@@ -104,6 +104,7 @@ export const pdErr = {
   storeDestroyed: (id: U64) => `[PD:core:ErrStoreDestroyed]store ${id} has been physically destroyed`,
   storesNotEnough: (id: U64, up: number, need: number) =>
     `[PD:core:ErrStoresNotEnough]can not remove store ${id} since the number of up stores would be ${up} while need ${need}`,
+  noStoreForLeader: (id: U64) => `[PD:core:ErrNoStoreForRegionLeader]can not remove store ${id} since there are no extra up store to store the leader`,
   redirectNoLeader: () => '[PD:apiutil:ErrRedirectNoLeader]redirect finds no leader',
 };
 
@@ -360,9 +361,13 @@ export class StandinCluster {
     if (s.meta.node_state === 'Removed') return { status: 410, message: pdErr.storeRemoved(id) };
     if (s.meta.physically_destroyed) return { status: 400, message: pdErr.storeDestroyed(id) };
     if (this.isUp(s) && !physicallyDestroyed) {
-      const expectUp = [...this.stores.values()].filter((x) => this.isUp(x)).length - 1;
-      if (expectUp < this.replication.maxReplicas) {
-        return { status: 400, message: pdErr.storesNotEnough(id, expectUp, this.replication.maxReplicas) };
+      const remainingUp = [...this.stores.values()].filter((x) => this.isUp(x) && x !== s).map((x) => x.meta.id);
+      if (remainingUp.length < this.replication.maxReplicas) {
+        return { status: 400, message: pdErr.storesNotEnough(id, remainingUp.length, this.replication.maxReplicas) };
+      }
+      // checkReplicaBeforeOfflineStore: the leaders need a store that is not evicting them.
+      if (remainingUp.every((x) => this.evictLeaderStores.has(x))) {
+        return { status: 400, message: pdErr.noStoreForLeader(id) };
       }
     }
     Object.assign(s.meta, { state: 'Offline', node_state: 'Removing', physically_destroyed: physicallyDestroyed });

@@ -15,7 +15,7 @@ import type { PDClusterHandle } from '../env/pd.js';
 import { startPDStandinCluster } from '../env/pd-standin.js';
 import { pdServiceDefinition } from '../env/pd-standin-grpc.js';
 import { PDClient, PdHeaderError } from '../env/pdpb.js';
-import { waitFor } from '../env/process.js';
+import { canBind, waitFor } from '../env/process.js';
 import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores.js';
 
 interface StoreInfo {
@@ -397,5 +397,24 @@ describe('PD stand-in with store stand-ins over pdpb', () => {
     await waitFor('pd-2 closed', async () => fetch(api('/ping', 2)).then(() => false, () => true), POLL);
     await expect(pd.startMember(2)).rejects.toThrow(/removed/);
     await waitFor('stores Up with two members', async () => (await stores()).every((s) => s.store.state_name === 'Up'), POLL);
+  });
+});
+
+describe('PD stand-in lifecycle', () => {
+  it('starts and stops three times in a row; every stop frees the client ports', async () => {
+    const protoDirs = loadProtoDirs(findBinaries([]).binDir);
+    const dir = mkdtempSync(join(tmpdir(), 'pd-standin-cycle-'));
+    try {
+      for (let round = 0; round < 3; round++) {
+        const pd = await startPDStandinCluster({ dir: join(dir, String(round)), protoDirs });
+        const pings = await Promise.all(pd.clientURLs.map((u) => fetch(`${u}/pd/api/v1/ping`).then((r) => r.status)));
+        expect(pings).toEqual([200, 200, 200]);
+        await pd.stop();
+        const ports = pd.clientURLs.map((u) => Number(new URL(u).port));
+        expect(await Promise.all(ports.map(canBind))).toEqual([true, true, true]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
