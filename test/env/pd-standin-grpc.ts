@@ -49,7 +49,12 @@ export class HeartbeatStreams {
   send(storeId: U64, msg: object): void {
     const call = this.byStore.get(storeId);
     if (!call || call.destroyed || call.writableEnded) return;
-    call.write(msg);
+    try {
+      call.write(msg);
+    } catch {
+      // the stream died under us (member stopped, client gone): PD drops such messages too
+      this.unbind(call);
+    }
   }
 }
 
@@ -136,12 +141,13 @@ export function pdpbHandlers(cluster: StandinCluster, member: StandinMember, str
     }),
     // PD learns the new regions from their heartbeats; the report itself only gets an answer.
     ReportBatchSplit: unary(() => (cluster.bootstrapped ? { header: header() } : notBootstrapped())),
-    RegionHeartbeat: (call: RegionHeartbeatCall) => serveRegionHeartbeats(cluster, call, streams, validate),
+    RegionHeartbeat: (call: RegionHeartbeatCall) => serveRegionHeartbeats(cluster, member, call, streams, validate),
   };
 }
 
 function serveRegionHeartbeats(
   cluster: StandinCluster,
+  member: StandinMember,
   call: RegionHeartbeatCall,
   streams: HeartbeatStreams,
   validate: (req: Req) => Partial<grpc.StatusObject> | undefined,
@@ -152,7 +158,9 @@ function serveRegionHeartbeats(
     call.emit('error', err);
   };
   call.on('data', (req: Req) => {
-    if (!cluster.bootstrapped) {
+    // pd-server checks its raft cluster first, and only the leader runs one: a follower
+    // answers "not bootstrapped" too and ends the stream.
+    if (!cluster.bootstrapped || !cluster.isLeader(member)) {
       call.write({ header: { cluster_id: cid, error: { type: 'NOT_BOOTSTRAPPED', message: 'cluster is not bootstrapped' } } });
       call.end();
       return;

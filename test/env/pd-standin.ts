@@ -15,7 +15,7 @@ import { findBinaries } from './binaries.js';
 import type { PDClusterHandle } from './pd.js';
 import { randomU64, StandinCluster, type StandinMember } from './pd-standin-cluster.js';
 import { HeartbeatStreams, pdpbHandlers, pdServiceDefinition } from './pd-standin-grpc.js';
-import { handlePDRequest, type HttpContext } from './pd-standin-http.js';
+import { type HttpAnswer, handlePDRequest, type HttpContext } from './pd-standin-http.js';
 import { loadProtoDirs, type ProtoDirs } from './pdpb.js';
 import { freePorts, LOOPBACK } from './process.js';
 
@@ -233,7 +233,11 @@ class MemberRuntime {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const method = req.method ?? 'GET';
-    const answer = await handlePDRequest(this.deps.http, { method, url: req.url ?? '/', body: Buffer.concat(chunks).toString('utf8') });
+    const answer: HttpAnswer = await handlePDRequest(this.deps.http, {
+      method,
+      url: req.url ?? '/',
+      body: Buffer.concat(chunks).toString('utf8'),
+    }).catch((e: unknown) => ({ status: 500, body: `${JSON.stringify(`pd stand-in: ${(e as Error).message}`)}\n` }));
     if (method !== 'GET') this.write(`${method} ${req.url} → ${answer.status}`);
     if (res.destroyed) return;
     res.writeHead(answer.status, { ...(answer.contentType ? { 'Content-Type': answer.contentType } : {}), ...answer.headers });
