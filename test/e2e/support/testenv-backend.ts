@@ -3,7 +3,9 @@
 // but with --kubeconfig pointing at its ServiceAccount (deploy/ RBAC, not admin), and
 // TIKV_OPERATOR_PD_URL_TEMPLATE pointing at the environment's PD, since kwok pod IPs and
 // cluster DNS names lead nowhere.
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../../src/charts/operator.js';
 import { PD_URL_TEMPLATE_ENV } from '../../../src/controller/pd/client.js';
 import { REPO_ROOT } from '../../env/binaries.js';
@@ -11,6 +13,9 @@ import { createServiceAccountKubeconfig, getEnv, newNamespace } from '../../env/
 import { formatLogTails, freePort, type ManagedProcess, spawnLogged, waitFor } from '../../env/process.js';
 import { installOperatorPrerequisites, TiKVStandins } from '../../integration/support/operator.js';
 import type { Backend } from './backend.js';
+
+/** `node --import <this>` is what `tsx src/main.ts` does, in one process (so SIGTERM and the exit code are the operator's own). */
+const TSX_LOADER = pathToFileURL(createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx')).href;
 
 export function testenvBackend(): Backend {
   const env = getEnv();
@@ -34,14 +39,20 @@ export function testenvBackend(): Backend {
       await installOperatorPrerequisites();
       const sa = await createServiceAccountKubeconfig(OPERATOR_NAMESPACE, OPERATOR_NAME);
       port = await freePort();
+      // spawnLogged runs children in the environment's directory, so tsx and the tsconfig
+      // are named by absolute path rather than found from the working directory.
       proc = spawnLogged(
         'e2e-operator',
         process.execPath,
-        ['--import', 'tsx', join(REPO_ROOT, 'src/main.ts'), 'run', `--kubeconfig=${sa.kubeconfigPath}`, `--metrics-addr=127.0.0.1:${port}`],
+        ['--import', TSX_LOADER, join(REPO_ROOT, 'src/main.ts'), 'run', `--kubeconfig=${sa.kubeconfigPath}`, `--metrics-addr=127.0.0.1:${port}`],
         {
           logDir: env.dir,
-          cwd: REPO_ROOT,
-          env: { ...process.env, [PD_URL_TEMPLATE_ENV]: pdURL, LOG_LEVEL: process.env.E2E_OPERATOR_LOG_LEVEL ?? 'info' },
+          env: {
+            ...process.env,
+            TSX_TSCONFIG_PATH: join(REPO_ROOT, 'tsconfig.json'),
+            [PD_URL_TEMPLATE_ENV]: pdURL,
+            LOG_LEVEL: process.env.E2E_OPERATOR_LOG_LEVEL ?? 'info',
+          },
           ports: [port],
         },
       );
