@@ -2,14 +2,14 @@
 // kube-controller-manager, kube-scheduler, kwok nodes, a fake volume provisioner) plus a
 // real PD cluster, all on 127.0.0.1 under one temp dir. Used by vitest's globalSetup and
 // by `npm run testenv -- up`.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CONTROL_PLANE_BINARIES, findBinaries, PD_BINARY, type TestEnvPaths } from './binaries.js';
 import { startControlPlane } from './controlplane.js';
 import { type PDClusterHandle, startPDCluster } from './pd.js';
-import { formatLogTails, type ManagedProcess, removeOnExit } from './process.js';
+import { formatLogTails, type ManagedProcess, pidAlive, reapOrphans, removeOnExit } from './process.js';
 import { type Provisioner, startProvisioner } from './provisioner.js';
 
 export interface TestEnvOptions {
@@ -39,12 +39,39 @@ export interface TestEnv {
 }
 
 const STOP_GRACE_MS = 10_000;
+const DIR_PREFIX = 'tikv-operator-testenv-';
+const OWNER_FILE = 'owner.pid';
+
+/**
+ * Cleans up after earlier runs whose Node process was SIGKILLed: their components still
+ * run (own process groups) and their dirs remain. Dirs of live owners (concurrent runs)
+ * and dirs without live children (kept logs of a failed start) are left alone.
+ */
+function reapAbandonedEnvs(log: (s: string) => void): void {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      const owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8'));
+      if (!Number.isInteger(owner) || pidAlive(owner)) continue;
+      const killed = reapOrphans(dir);
+      if (killed > 0) {
+        rmSync(dir, { recursive: true, force: true });
+        log(`[testenv] killed ${killed} leftover process(es) of an abandoned run in ${dir}`);
+      }
+    } catch {
+      // not ours, or already gone
+    }
+  }
+}
 
 export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
   const log = opts.log ?? ((s: string) => console.log(s));
   const withPD = opts.pd ?? true;
   const bins = findBinaries(withPD ? [...CONTROL_PLANE_BINARIES, PD_BINARY] : CONTROL_PLANE_BINARIES);
-  const dir = mkdtempSync(join(tmpdir(), 'tikv-operator-testenv-'));
+  reapAbandonedEnvs(log);
+  const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
+  writeFileSync(join(dir, OWNER_FILE), String(process.pid));
   const t0 = Date.now();
   const elapsed = () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`;
   const cancelRemoveOnExit = removeOnExit(dir);

@@ -3,7 +3,7 @@
 // Every child gets its own process group (detached) so a stop reaches anything it forked,
 // and nothing is ever looked up or killed by name.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,10 +88,13 @@ export function removeOnExit(dir: string): () => void {
   return () => dirsToRemove.delete(dir);
 }
 
+/** Every spawned PID is recorded in `<logDir>/pids`, for reapOrphans. */
+const PID_FILE = 'pids';
+
 export interface SpawnOptions {
+  /** Log directory; also the child's working directory (reapOrphans relies on that). */
   logDir: string;
   env?: NodeJS.ProcessEnv;
-  cwd?: string;
   ports?: number[];
 }
 
@@ -103,7 +106,7 @@ export function spawnLogged(name: string, bin: string, args: string[], opts: Spa
   let child: ChildProcess;
   try {
     child = spawn(bin, args, {
-      cwd: opts.cwd ?? opts.logDir,
+      cwd: opts.logDir,
       env: opts.env ?? process.env,
       stdio: ['ignore', fd, fd],
       detached: true,
@@ -114,6 +117,7 @@ export function spawnLogged(name: string, bin: string, args: string[], opts: Spa
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${name} (${bin}); see ${logPath}`);
   live.add(child);
+  appendFileSync(join(opts.logDir, PID_FILE), `${pid}\n`);
   let status: string | undefined;
   const exited = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -201,4 +205,34 @@ export function pidAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code !== 'ESRCH';
   }
+}
+
+/** Whether `pid` is still the process we spawned there (its cwd); guards against PID reuse. */
+function runsIn(pid: number, dir: string): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`) === dir;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills the recorded children of an environment whose owning Node process is gone (it was
+ * SIGKILLed, so neither stop() nor the exit hook ran). Only PIDs from the dir's `pids`
+ * files whose working directory is still that dir are signalled. Returns how many.
+ */
+export function reapOrphans(dir: string): number {
+  let killed = 0;
+  const pidFiles = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f === PID_FILE || f.endsWith(`/${PID_FILE}`));
+  for (const rel of pidFiles) {
+    const logDir = join(dir, rel, '..');
+    for (const line of readFileSync(join(dir, rel), 'utf8').split('\n')) {
+      const pid = Number(line);
+      if (Number.isInteger(pid) && pid > 0 && runsIn(pid, logDir)) {
+        killGroup(pid, 'SIGKILL');
+        killed++;
+      }
+    }
+  }
+  return killed;
 }
