@@ -27,6 +27,7 @@ function sameScalar(live: unknown, desired: unknown): boolean {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : isObject(v) && Object.keys(v).length === 0);
 
 /**
  * Whether `live` already holds every field of `desired` with an equal value. Lists whose
@@ -34,6 +35,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * position; extra live items and fields (defaults, other managers) are ignored.
  */
 export function contains(live: unknown, desired: unknown): boolean {
+  // The apiserver drops empty lists and maps (omitempty), so `[]`/`{}` match an absent field.
+  if (live === undefined && isEmpty(desired)) return true;
   if (Array.isArray(desired)) {
     if (!Array.isArray(live) || live.length < desired.length) return false;
     const byName = desired.every((d) => isObject(d) && typeof d.name === 'string');

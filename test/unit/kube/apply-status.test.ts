@@ -61,3 +61,10 @@ describe('mergePatch (status writes)', () => {
     });
   });
 });
+
+describe('contains and apiserver omitempty', () => {
+  it('treats an empty desired list or map as matching an absent live field, but not a non-empty one', () => {
+    expect(contains({ spec: { type: 'ClusterIP' } }, { spec: { externalIPs: [], selector: {} } })).toBe(true);
+    expect(contains({ spec: {} }, { spec: { externalIPs: ['1.2.3.4'] } })).toBe(false);
+  });
+});
