@@ -30,27 +30,39 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : isObject(v) && Object.keys(v).length === 0);
 
 /**
- * Whether `live` already holds every field of `desired` with an equal value. Lists whose
- * items carry a `name` (containers, ports, env, volumes) are matched by name, others by
- * position; extra live items and fields (defaults, other managers) are ignored.
+ * The first path where `live` does not hold `desired`'s value, or undefined when it holds
+ * every field. Lists whose items carry a `name` (containers, ports, env, volumes) are
+ * matched by name, others by position; extra live items and fields (defaults, other
+ * managers) are ignored.
  */
-export function contains(live: unknown, desired: unknown): boolean {
+export function difference(live: unknown, desired: unknown, path = ''): string | undefined {
   // The apiserver drops empty lists and maps (omitempty), so `[]`/`{}` match an absent field.
-  if (live === undefined && isEmpty(desired)) return true;
+  if (live === undefined && isEmpty(desired)) return undefined;
   if (Array.isArray(desired)) {
-    if (!Array.isArray(live) || live.length < desired.length) return false;
+    if (!Array.isArray(live) || live.length < desired.length) return `${path} (list of ${desired.length})`;
     const byName = desired.every((d) => isObject(d) && typeof d.name === 'string');
-    return desired.every((d, i) => {
-      const match = byName ? live.find((l) => isObject(l) && l.name === (d as { name: string }).name) : live[i];
-      return contains(match, d);
-    });
+    for (const [i, d] of desired.entries()) {
+      const name = byName ? (d as { name: string }).name : undefined;
+      const match = name !== undefined ? live.find((l) => isObject(l) && l.name === name) : live[i];
+      const diff = difference(match, d, `${path}[${name ?? i}]`);
+      if (diff) return diff;
+    }
+    return undefined;
   }
   if (isObject(desired)) {
-    if (!isObject(live)) return false;
-    return Object.entries(desired).every(([k, v]) => (v === undefined ? true : contains(live[k], v)));
+    if (!isObject(live)) return path || '(root)';
+    for (const [k, v] of Object.entries(desired)) {
+      if (v === undefined) continue;
+      const diff = difference(live[k], v, path ? `${path}.${k}` : k);
+      if (diff) return diff;
+    }
+    return undefined;
   }
-  return sameScalar(live, desired);
+  return sameScalar(live, desired) ? undefined : `${path}: ${JSON.stringify(live)} != ${JSON.stringify(desired)}`;
 }
+
+/** Whether `live` already holds every field of `desired` with an equal value (see difference). */
+export const contains = (live: unknown, desired: unknown): boolean => difference(live, desired) === undefined;
 
 export type ApplyResult = 'created' | 'configured' | 'unchanged';
 

@@ -9,7 +9,7 @@ import type { Condition, TikvCluster, TikvClusterStatus } from '../../api/v1alph
 import { API_VERSION, KIND } from '../../api/v1alpha1.js';
 import { validateTikvCluster, formatIssues } from '../../api/validate.js';
 import { type KubeObject, LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY, selectorLabels, synthesize } from '../../charts/index.js';
-import type { ApplyResult } from '../kube/apply.js';
+import { type ApplyResult, difference } from '../kube/apply.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
 import type { ClusterRef, PDClient, PDMemberHealth, PDMembers, PDResolver, PDStore } from '../pd/client.js';
 import {
@@ -225,7 +225,11 @@ export class TikvClusterReconciler {
     for (const obj of desired.filter((o) => o.metadata.labels?.[LABELS.component] === component)) {
       const live = this.deps.store.object(obj.kind as 'StatefulSet' | 'ConfigMap' | 'Service', namespace, obj.metadata.name);
       const result = await this.deps.apply(obj, live);
-      if (result !== 'unchanged') log.info({ step: `sync-${component}`, object: `${obj.kind}/${obj.metadata.name}`, result }, `${result} ${obj.kind}`);
+      if (result !== 'unchanged') {
+        // Why it wrote: the first field where the live object differed from the chart.
+        const drift = live ? difference(live, obj) : undefined;
+        log.info({ step: `sync-${component}`, object: `${obj.kind}/${obj.metadata.name}`, result, drift }, `${result} ${obj.kind}`);
+      }
     }
   }
 
