@@ -27,7 +27,8 @@ function sameScalar(live: unknown, desired: unknown): boolean {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : isObject(v) && Object.keys(v).length === 0);
+const isZero = (v: unknown) =>
+  v === 0 || v === false || v === '' || (Array.isArray(v) ? v.length === 0 : isObject(v) && Object.keys(v).length === 0);
 
 /**
  * The first path where `live` does not hold `desired`'s value, or undefined when it holds
@@ -36,8 +37,9 @@ const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : isObject(v)
  * managers) are ignored.
  */
 export function difference(live: unknown, desired: unknown, path = ''): string | undefined {
-  // The apiserver drops empty lists and maps (omitempty), so `[]`/`{}` match an absent field.
-  if (live === undefined && isEmpty(desired)) return undefined;
+  // Live objects come back defaulted, and the apiserver omits empty lists, maps and zero
+  // scalars (omitempty), so an absent live field matches `[]`, `{}`, 0, false and ''.
+  if (live === undefined && isZero(desired)) return undefined;
   if (Array.isArray(desired)) {
     if (!Array.isArray(live) || live.length < desired.length) return `${path} (list of ${desired.length})`;
     const byName = desired.every((d) => isObject(d) && typeof d.name === 'string');
@@ -74,7 +76,9 @@ export class Applier {
 
   /** Applies `desired` unless `live` (from a cache) already matches it. */
   async apply(desired: KubeObject, live: KubeObject | undefined): Promise<ApplyResult> {
-    if (live && contains(live, desired)) return 'unchanged';
+    // List items carry no apiVersion/kind (only watch events do); the path already names them.
+    const { apiVersion: _v, kind: _k, ...fields } = desired;
+    if (live && contains(live, fields)) return 'unchanged';
     const namespace = desired.metadata.namespace;
     if (!namespace) throw new Error(`${desired.kind}/${desired.metadata.name} has no namespace`);
     const path = resourcePath(desired.kind, namespace, desired.metadata.name);

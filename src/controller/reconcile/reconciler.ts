@@ -227,7 +227,7 @@ export class TikvClusterReconciler {
       const result = await this.deps.apply(obj, live);
       if (result !== 'unchanged') {
         // Why it wrote: the first field where the live object differed from the chart.
-        const drift = live ? difference(live, obj) : undefined;
+        const drift = live ? difference(live, { ...obj, apiVersion: undefined, kind: undefined }) : undefined;
         log.info({ step: `sync-${component}`, object: `${obj.kind}/${obj.metadata.name}`, result, drift }, `${result} ${obj.kind}`);
       }
     }

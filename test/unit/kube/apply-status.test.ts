@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contains } from '../../../src/controller/kube/apply.js';
+import { contains, difference } from '../../../src/controller/kube/apply.js';
 import { mergePatch } from '../../../src/controller/kube/status.js';
 
 describe('contains (skip-apply check)', () => {
@@ -66,5 +66,14 @@ describe('contains and apiserver omitempty', () => {
   it('treats an empty desired list or map as matching an absent live field, but not a non-empty one', () => {
     expect(contains({ spec: { type: 'ClusterIP' } }, { spec: { externalIPs: [], selector: {} } })).toBe(true);
     expect(contains({ spec: {} }, { spec: { externalIPs: ['1.2.3.4'] } })).toBe(false);
+  });
+});
+
+describe('difference', () => {
+  it('matches zero scalars the apiserver omitted and names the first drifted path', () => {
+    expect(contains({ spec: {} }, { spec: { minReadySeconds: 0, paused: false, x: '' } })).toBe(true);
+    expect(difference({ spec: { template: { spec: { containers: [{ name: 'pd', image: 'a:1' }] } } } }, { spec: { template: { spec: { containers: [{ name: 'pd', image: 'a:2' }] } } } })).toBe(
+      'spec.template.spec.containers[pd].image: "a:1" != "a:2"',
+    );
   });
 });
