@@ -13,6 +13,8 @@ export interface ProvidedTestEnv {
   auditLogPath: string;
   /** Client URLs of the PD members (empty when PD is not started). */
   pdURLs: string[];
+  /** `real` (pd-server) or `standin` (the TypeScript PD stand-in). */
+  pdKind?: 'real' | 'standin';
   dir: string;
   paths: TestEnvPaths;
 }
@@ -31,6 +33,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     server: env.server,
     auditLogPath: env.auditLogPath,
     pdURLs: env.pd?.clientURLs ?? [],
+    pdKind: env.pdKind,
     dir: env.dir,
     paths: env.paths,
   });

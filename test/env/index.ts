@@ -6,9 +6,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { CONTROL_PLANE_BINARIES, findBinaries, PD_BINARY, type TestEnvPaths } from './binaries.js';
+import { CONTROL_PLANE_BINARIES, findBinaries, type TestEnvPaths } from './binaries.js';
 import { startControlPlane } from './controlplane.js';
-import { type PDClusterHandle, startPDCluster } from './pd.js';
+import type { PDClusterHandle } from './pd.js';
+import { type PDKind, startPD } from './pd-select.js';
 import { formatLogTails, type ManagedProcess, pidAlive, reapOrphans, removeOnExit } from './process.js';
 import { type Provisioner, startProvisioner } from './provisioner.js';
 
@@ -31,6 +32,8 @@ export interface TestEnv {
   binDir: string;
   paths: TestEnvPaths;
   pd?: PDClusterHandle;
+  /** `real` = pd-server v8.5.5, `standin` = the TypeScript PD stand-in. */
+  pdKind?: PDKind;
   nodeNames: string[];
   /** Every process of the control plane (PD members are owned by `pd`). */
   processes: readonly ManagedProcess[];
@@ -68,7 +71,8 @@ function reapAbandonedEnvs(log: (s: string) => void): void {
 export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
   const log = opts.log ?? ((s: string) => console.log(s));
   const withPD = opts.pd ?? true;
-  const bins = findBinaries(withPD ? [...CONTROL_PLANE_BINARIES, PD_BINARY] : CONTROL_PLANE_BINARIES);
+  // pd-server is optional: without it the PD stand-in runs (see pd-select.ts).
+  const bins = findBinaries(CONTROL_PLANE_BINARIES);
   reapAbandonedEnvs(log);
   const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
   writeFileSync(join(dir, OWNER_FILE), String(process.pid));
@@ -80,6 +84,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
   const procs: ManagedProcess[] = [];
   let provisioner: Provisioner | undefined;
   let pd: PDClusterHandle | undefined;
+  let pdKind: PDKind | undefined;
   let stopped = false;
 
   const stopAll = async (removeDir: boolean) => {
@@ -104,8 +109,8 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     provisioner = await startProvisioner(cp.kc, log);
     log(`[testenv] provisioner watching PVCs (${elapsed()})`);
     if (withPD) {
-      pd = await startPDCluster({ binDir: bins.binDir, dir: join(dir, 'pd'), members: 3, log: (s) => log(`[testenv] ${s}`) });
-      log(`[testenv] PD ready at ${pd.clientURLs.join(',')} (${elapsed()})`);
+      ({ kind: pdKind, handle: pd } = await startPD({ binDir: bins.binDir, dir: join(dir, 'pd'), members: 3, log: (s) => log(`[testenv] ${s}`) }));
+      log(`[testenv] PD (${pdKind === 'real' ? 'pd-server' : 'stand-in'}) ready at ${pd.clientURLs.join(',')} (${elapsed()})`);
     }
     log(`[testenv] ready in ${elapsed()}; KUBECONFIG=${cp.kubeconfigPath}`);
     return {
@@ -118,6 +123,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
       binDir: bins.binDir,
       paths: bins.paths,
       pd,
+      pdKind,
       nodeNames: cp.nodeNames,
       processes: procs,
       stop,

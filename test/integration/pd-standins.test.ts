@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSafeNumber, parse } from 'lossless-json';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries, PD_BINARY } from '../env/binaries.js';
-import { type PDClusterHandle, pdHealth, startPDCluster } from '../env/pd.js';
+import { findBinaries } from '../env/binaries.js';
+import { type PDClusterHandle, pdHealth } from '../env/pd.js';
+import { startPD } from '../env/pd-select.js';
 import { waitFor } from '../env/process.js';
 import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores.js';
 
@@ -45,11 +46,11 @@ describe('real PD cluster with store stand-ins over pdpb', () => {
 
   beforeAll(async () => {
     // Missing binaries throw MissingBinariesError (how to build them): the suite fails, never skips.
-    const bins = findBinaries([PD_BINARY]);
+    const bins = findBinaries([]);
     protoDirs = loadProtoDirs(bins.binDir);
     dir = mkdtempSync(join(tmpdir(), 'pd-standins-'));
     const t0 = Date.now();
-    pd = await startPDCluster({ binDir: bins.binDir, dir, log });
+    ({ handle: pd } = await startPD({ binDir: bins.binDir, dir, log }));
     figure('3-member PD ready (healthy + leader)', Date.now() - t0);
   });
 
