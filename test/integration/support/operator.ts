@@ -201,8 +201,17 @@ export class TiKVStandins {
   ) {}
 
   start(): this {
+    let busy = false;
+    // One sync at a time: two overlapping syncs would both start a stand-in for a new pod,
+    // and a paused one would then hide behind its twin's heartbeats.
     const tick = () => {
-      this.syncing = this.sync().catch(() => {});
+      if (busy) return;
+      busy = true;
+      this.syncing = this.sync()
+        .catch(() => {})
+        .finally(() => {
+          busy = false;
+        });
     };
     tick();
     this.timer = setInterval(tick, 500);
