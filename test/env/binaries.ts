@@ -56,7 +56,7 @@ export function parseEnvFile(text: string): Record<string, string> {
   return out;
 }
 
-function isExecutable(path: string): boolean {
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;

@@ -3,9 +3,8 @@
 // TypeScript PD stand-in. CI machines cannot build pd-server (the Go module proxy answers
 // 403 for PD v8.5.5, see testenv/NOTES.md), so CI runs the stand-in. TESTENV_PD=real|standin
 // forces a choice; `real` fails loudly when there is no binary.
-import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { PD_BINARY } from './binaries.js';
+import { isExecutable, PD_BINARY } from './binaries.js';
 import { type PDClusterHandle, startPDCluster } from './pd.js';
 import { startPDStandinCluster } from './pd-standin.js';
 import { loadProtoDirs } from './pdpb.js';
@@ -38,11 +37,3 @@ export async function startPD(opts: StartPDOptions): Promise<{ kind: PDKind; han
   return { kind, handle: await startPDStandinCluster({ ...opts, protoDirs: loadProtoDirs(opts.binDir) }) };
 }
 
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -4,30 +4,12 @@
 // (followers: UNAVAILABLE "not leader"), GetMembers is answered by any member, the request
 // header's cluster id is checked, and PD's in-band errors travel in the response header.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import type { MetaStore, RegionHeartbeatIn, StandinCluster, StandinMember, StoreStats } from './pd-standin-cluster.js';
-import type { Peer, ProtoDirs, Region, U64 } from './pdpb.js';
+import { type Peer, type ProtoDirs, pdService, type Region, type U64 } from './pdpb.js';
 
-const definitions = new Map<string, grpc.ServiceDefinition>();
-
-/** pdpb.PD's service definition, loaded once per include path. */
+/** pdpb.PD's service definition: the same proto loading as the store stand-ins' client. */
 export function pdServiceDefinition(dirs: ProtoDirs): grpc.ServiceDefinition {
-  const key = dirs.includeDirs.join(':');
-  let def = definitions.get(key);
-  if (!def) {
-    const pkg = protoLoader.loadSync('pdpb.proto', {
-      includeDirs: dirs.includeDirs,
-      keepCase: true,
-      longs: String,
-      enums: String,
-      defaults: true,
-      oneofs: true,
-    });
-    const loaded = grpc.loadPackageDefinition(pkg) as unknown as { pdpb: { PD: { service: grpc.ServiceDefinition } } };
-    def = loaded.pdpb.PD.service;
-    definitions.set(key, def);
-  }
-  return def;
+  return (pdService(dirs) as unknown as { service: grpc.ServiceDefinition }).service;
 }
 
 type Req = { header?: { cluster_id?: U64 } | null } & Record<string, unknown>;

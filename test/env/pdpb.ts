@@ -111,7 +111,8 @@ type PDServiceCtor = new (address: string, creds: grpc.ChannelCredentials) => PD
 
 const serviceCache = new Map<string, PDServiceCtor>();
 
-function pdService(dirs: ProtoDirs): PDServiceCtor {
+/** pdpb.PD's generated client constructor, loaded once per include path (its `service` is the server definition). */
+export function pdService(dirs: ProtoDirs): PDServiceCtor {
   const key = dirs.includeDirs.join(':');
   let ctor = serviceCache.get(key);
   if (!ctor) {
