@@ -1,4 +1,4 @@
-// A read-only PD HTTP client returning normalized, typed results. How PD is reached (pod
+// A PD HTTP client returning normalized, typed results (reads, and the few writes scaling needs). How PD is reached (pod
 // network, API-server service proxy, a test's loopback PD) is the PDTransport, the only seam.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
@@ -117,6 +117,11 @@ export interface PDClient {
    * away, then makes it a Tombstone). `gone` when PD no longer knows it (404/410).
    */
   deleteStore(id: string): Promise<'offline' | 'gone'>;
+  /**
+   * POST /pd/api/v1/store/{id}/state?state=Up: cancels a removal while the store is still
+   * Offline (node_state Removing). PD refuses once it is a Tombstone; that is an error.
+   */
+  cancelStoreRemoval(id: string): Promise<void>;
   /** DELETE /pd/api/v1/members/name/{name}; `gone` when it was not a member (404). */
   deleteMember(name: string): Promise<'removed' | 'gone'>;
   /** POST /pd/api/v1/leader/transfer/{name}; asynchronous, poll the leader. */
@@ -357,6 +362,10 @@ export class HttpPDClient implements PDClient {
   async deleteStore(id: string): Promise<'offline' | 'gone'> {
     const status = await this.write('DELETE', `/pd/api/v1/store/${encodeURIComponent(id)}`, [404, 410]);
     return status === 404 || status === 410 ? 'gone' : 'offline';
+  }
+
+  async cancelStoreRemoval(id: string): Promise<void> {
+    await this.write('POST', `/pd/api/v1/store/${encodeURIComponent(id)}/state?state=Up`, []);
   }
 
   async deleteMember(name: string): Promise<'removed' | 'gone'> {

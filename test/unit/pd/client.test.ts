@@ -227,6 +227,19 @@ describe('HttpPDClient writes (scale-in)', () => {
     expect((err as PDError).message).toContain('ErrStoresNotEnough');
   });
 
+  it('cancels a store removal with POST state=Up, and surfaces PD refusing it for a Tombstone', async () => {
+    const { transport, calls } = fakeTransport({
+      '/pd/api/v1/store/5/state?state=Up': { body: '"The store\'s state is updated."' },
+      '/pd/api/v1/store/6/state?state=Up': { status: 400, body: '"[PD:core:ErrStoreRemoved]store 6 has been removed"' },
+    });
+    const pd = new HttpPDClient(transport);
+    await pd.cancelStoreRemoval('5');
+    const err = await pd.cancelStoreRemoval('6').catch((e: unknown) => e);
+    expect(isPDError(err) && err.status).toBe(400);
+    expect((err as PDError).message).toContain('has been removed');
+    expect(calls.map((c) => `${c.init.method} ${c.path}`)).toEqual(['POST /pd/api/v1/store/5/state?state=Up', 'POST /pd/api/v1/store/6/state?state=Up']);
+  });
+
   it('removes a member by name (404 = not a member) and transfers leadership with POST', async () => {
     const { transport, calls } = fakeTransport({
       '/pd/api/v1/members/name/basic-pd-2': { body: '"removed, pd: basic-pd-2"' },
