@@ -35,6 +35,9 @@ export const CLUSTER_RULES: PolicyRule[] = [
   { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: [''], resources: ['services', 'configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+  // The one delete: a retained PVC whose data PD says is dead (a tombstoned store or a
+  // removed member), before a scale-out would start a new pod on it. Read by name only.
+  { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   // Out of the cluster (`npm start`) PD is reached through the API server's service proxy.
   { apiGroups: [''], resources: ['services/proxy'], verbs: ['get'] },

@@ -6,6 +6,7 @@ import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, KIND } from '../api/v1alpha1.js';
 import { LABELS, MANAGED_BY } from '../charts/labels.js';
 import { Applier } from './kube/apply.js';
+import { KubeClaims } from './kube/claims.js';
 import { KubeEventRecorder } from './kube/events.js';
 import { clusterWidePath, resourcePath } from './kube/resources.js';
 import { writeStatus } from './kube/status.js';
@@ -78,6 +79,7 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       apply: (desired, live) => applier.apply(desired, live),
       writeStatus: (key, live, desired) => writeStatus(opts.kc, key, live, desired),
       pd,
+      claims: new KubeClaims(opts.kc),
       events,
       log,
       steadyRequeueMs: opts.steadyRequeueMs,

@@ -16,13 +16,18 @@ describe('deploy/ (the operator in the cluster)', () => {
     expect(docs.map((d) => d.kind)).toEqual(objects.map((o) => o.kind));
   });
 
-  it('grants no wildcard, no delete and no secrets access', () => {
+  it('grants no wildcard, no secrets access and no delete but one', () => {
     for (const rule of [...CLUSTER_RULES, ...NAMESPACE_RULES]) {
       expect(rule.verbs).not.toContain('*');
       expect(rule.resources).not.toContain('*');
-      expect(rule.verbs).not.toContain('delete');
+      expect(rule.verbs).not.toContain('deletecollection');
       expect(rule.resources).not.toContain('secrets');
     }
+    // The only delete: a retained PVC whose data PD confirmed dead (tombstoned store,
+    // removed member), before a scale-out reuses its ordinal; a new pod cannot start on
+    // it. Everything else the operator owns goes through owner references.
+    const deletes = [...CLUSTER_RULES, ...NAMESPACE_RULES].filter((r) => r.verbs.includes('delete'));
+    expect(deletes).toEqual([{ apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'delete'] }]);
     const role = byKind('Role')[0] as unknown as { rules: unknown[]; metadata: { namespace: string } };
     expect(role.metadata.namespace).toBe('tikv-operator-system');
     expect(role.rules).toEqual(NAMESPACE_RULES);

@@ -1,15 +1,18 @@
 // Reconcile of one TikvCluster: a level-based, idempotent function of its key that reads
 // from caches, asks PD, applies the charts with server-side apply and writes status.
 // Steps, in order, each named in logs and conditions when it waits:
-//   validate -> observe PD -> sync PD objects -> PD scale-in -> sync TiKV objects
-//   (only once PD is available) -> TiKV scale-in -> status + events.
-// Deletion relies on owner references; PVCs are kept on purpose.
-import { names } from '../../api/names.js';
+//   validate -> observe PD -> plan PD (scale-in, or scale-out past leftover PVCs) ->
+//   plan TiKV likewise (only once PD is available) -> sync objects -> PD calls of the
+//   plans (scale-in steps, cancelling a removal) -> status + events.
+// Deletion relies on owner references; PVCs are kept on purpose, and deleted only when a
+// scale-out would otherwise hand a new pod dead data (PD must confirm it is dead).
+import { names, pdPvcName, tikvPvcName } from '../../api/names.js';
 import type { Condition, TikvCluster, TikvClusterStatus } from '../../api/v1alpha1.js';
 import { API_VERSION, KIND } from '../../api/v1alpha1.js';
 import { validateTikvCluster, formatIssues } from '../../api/validate.js';
 import { type KubeObject, LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY, selectorLabels, synthesize } from '../../charts/index.js';
 import { type ApplyResult, difference } from '../kube/apply.js';
+import type { ClaimAPI } from '../kube/claims.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
 import type { ClusterRef, PDClient, PDMemberHealth, PDMembers, PDResolver, PDStore } from '../pd/client.js';
 import {
@@ -26,7 +29,20 @@ import {
   storesObservationOfError,
 } from '../pd/status.js';
 import type { Logger } from '../runtime/log.js';
-import { initialMemberCount, type PDAction, type PDView, pdBootstrapped, planPDReplicas, planTiKVReplicas, type ScalePlan, type StoresView, type TiKVAction } from './plan.js';
+import {
+  type ClaimDecision,
+  decidePDClaim,
+  decideTiKVClaim,
+  initialMemberCount,
+  type PDAction,
+  type PDView,
+  pdBootstrapped,
+  planPDReplicas,
+  planTiKVReplicas,
+  type ScalePlan,
+  type StoresView,
+  type TiKVAction,
+} from './plan.js';
 
 /** A TikvCluster as the API returns it: not validated yet. */
 export interface TikvClusterObject extends KubeObject {
@@ -45,6 +61,8 @@ export interface ReconcilerDeps {
   apply: (desired: KubeObject, live: KubeObject | undefined) => Promise<ApplyResult>;
   writeStatus: (key: ClusterRef, live: TikvClusterStatus | undefined, desired: TikvClusterStatus) => Promise<boolean>;
   pd: PDResolver;
+  /** PVCs (read by name only while a scale-out is planned) and fresh StatefulSet reads. */
+  claims: ClaimAPI;
   events: EventRecorder;
   log: Logger;
   now?: () => Date;
@@ -56,6 +74,20 @@ export interface ReconcilerDeps {
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
+
+/** One component's scale-out, as the leftover-PVC check needs it. */
+interface ScaleOutGuard {
+  namespace: string;
+  statefulSet: string;
+  /** spec.replicas in the cache. */
+  live: number | undefined;
+  pvcName: (ordinal: number) => string;
+  decide: (ordinal: number) => ClaimDecision;
+  target: EventTarget;
+  log: Logger;
+}
+
+type Wait = { reason: string; message: string };
 
 /** What PD told this reconcile, or why it could not be asked. */
 type PDObservation =
@@ -129,16 +161,26 @@ export class TikvClusterReconciler {
     const pdAvailable = this.pdAvailable(pd);
 
     if (!cluster.spec.paused) {
-      // step: sync PD. Before bootstrap the member count stays at the initial one: every
+      const target = eventTarget(raw, ref);
+      const guard = (statefulSet: string, live: number | undefined, pvcName: ScaleOutGuard['pvcName'], decide: ScaleOutGuard['decide']) =>
+        ({ namespace, statefulSet, live, pvcName, decide, target, log }) satisfies ScaleOutGuard;
+      // step: plan PD. Before bootstrap the member count stays at the initial one: every
       // initial pod must start with the same --initial-cluster list.
-      const pdPlan: ScalePlan<PDAction> = bootstrapped
-        ? planPDReplicas(name, cluster.spec.pd.replicas, stsReplicas(pdSts), pdView(pd))
-        : { replicas: initialMembers };
-      // step: sync TiKV, only once PD can serve it; TiKV objects are left alone while PD is down.
-      const tikvPlan: ScalePlan<TiKVAction> | undefined =
-        pdAvailable && bootstrapped
-          ? planTiKVReplicas(name, cluster.spec.tikv.replicas, stsReplicas(tikvSts), await this.storesView(pd, pdClient, tikvSts, cluster, ref))
-          : undefined;
+      const pdLive = stsReplicas(pdSts);
+      const pdPlan = await this.guardScaleOut(
+        guard(n.pdStatefulSet, pdLive, (i) => pdPvcName(name, i), (i) => decidePDClaim(name, i, pdView(pd), bootstrapped)),
+        bootstrapped ? planPDReplicas(name, cluster.spec.pd.replicas, pdLive, pdView(pd)) : { replicas: initialMembers },
+      );
+      // step: plan TiKV, only once PD can serve it; TiKV objects are left alone while PD is down.
+      let tikvPlan: ScalePlan<TiKVAction> | undefined;
+      if (pdAvailable && bootstrapped) {
+        const tikvLive = stsReplicas(tikvSts);
+        const view = await this.storesView(pd, pdClient, tikvSts, cluster, ref);
+        tikvPlan = await this.guardScaleOut(
+          guard(n.tikvStatefulSet, tikvLive, (i) => tikvPvcName(name, i), (i) => decideTiKVClaim(name, i, view)),
+          planTiKVReplicas(name, cluster.spec.tikv.replicas, tikvLive, view),
+        );
+      }
       if (!tikvPlan) {
         waits.push({ reason: 'WaitingForPD', message: 'TiKV waits until PD is bootstrapped and a quorum of its members is healthy' });
       }
@@ -150,9 +192,9 @@ export class TikvClusterReconciler {
       await this.applyComponent(desired, 'pd', namespace, log);
       if (tikvPlan) await this.applyComponent(desired, 'tikv', namespace, log);
 
-      // step: scale-in, at most one PD call per component per reconcile
+      // step: PD calls of the plans, at most one per component per reconcile
       for (const plan of [pdPlan, tikvPlan]) if (plan?.waiting) waits.push(plan.waiting);
-      await this.runScaleInActions(pdClient, [pdPlan.action, tikvPlan?.action], eventTarget(raw, ref), waits, log);
+      await this.runScaleInActions(pdClient, [pdPlan.action, tikvPlan?.action], target, waits, log);
     }
 
     // step: status
@@ -221,6 +263,46 @@ export class TikvClusterReconciler {
     }
   }
 
+  /**
+   * Caps a scale-out below the first new ordinal whose retained PVC is still there, and
+   * deletes that PVC when PD confirms its data is dead (plan.ts decides). The StatefulSet
+   * grows past the ordinal only once the PVC is really gone: a PVC being deleted still
+   * hands its data to a new pod. One PVC per reconcile; the next sees whether it went.
+   */
+  private async guardScaleOut<A>(g: ScaleOutGuard, plan: ScalePlan<A>): Promise<ScalePlan<A>> {
+    // Creating the StatefulSet is not a scale-out: PVCs of an earlier cluster of the same
+    // name are the user's data to come back to (deleting the CR keeps them on purpose).
+    if (g.live === undefined) return plan;
+    const { claims, events } = this.deps;
+    for (let i = g.live; i < plan.replicas; i++) {
+      const pvc = g.pvcName(i);
+      const claim = await claims.getClaim(g.namespace, pvc);
+      if (!claim) continue;
+      const hold = (waiting: Wait): ScalePlan<A> => ({ ...plan, replicas: i, waiting });
+      if (claim.deleting) {
+        return hold({ reason: 'ScaleOutWaitingForPVC', message: `scale-out waits at ordinal ${i}: its old PVC ${pvc} is being deleted` });
+      }
+      const decision = g.decide(i);
+      if (decision.kind === 'wait') return hold(decision);
+      // The cache may lag behind a StatefulSet that already runs a new pod on this PVC.
+      const fresh = await claims.liveReplicas(g.namespace, g.statefulSet);
+      if (fresh === undefined || fresh > i) {
+        const message = `the StatefulSet ${g.statefulSet} already has ${fresh ?? 'no'} replicas; waiting for the cache to catch up`;
+        return { ...plan, replicas: fresh ?? i, waiting: { reason: 'ScaleOutWaitingForCache', message } };
+      }
+      try {
+        await claims.deleteClaim(g.namespace, claim);
+      } catch (e) {
+        g.log.warn({ step: 'scale-out', pvc, error: errorText(e) }, 'could not delete the old PVC; will retry');
+        return hold({ reason: 'ScaleOutFailed', message: `deleting the old PVC ${pvc} failed: ${errorText(e)}` });
+      }
+      g.log.info({ step: 'scale-out', pvc, reason: decision.reason }, 'deleted the old PVC before the scale-out reuses its ordinal');
+      await events.emit(g.target, 'Normal', 'PVCDeleted', `deleted PVC ${pvc} before scale-out: ${decision.reason}`);
+      return hold({ reason: 'ScaleOutWaitingForPVC', message: `deleted the old PVC ${pvc} (${decision.reason}); ordinal ${i} is created once it is gone` });
+    }
+    return plan;
+  }
+
   private async applyComponent(desired: KubeObject[], component: 'pd' | 'tikv', namespace: string, log: Logger): Promise<void> {
     for (const obj of desired.filter((o) => o.metadata.labels?.[LABELS.component] === component)) {
       const live = this.deps.store.object(obj.kind as 'StatefulSet' | 'ConfigMap' | 'Service', namespace, obj.metadata.name);
@@ -233,7 +315,7 @@ export class TikvClusterReconciler {
     }
   }
 
-  /** Runs the PD call a scale-in plan asks for; a failure is reported and retried next time. */
+  /** Runs the PD call a plan asks for; a failure is reported and retried next time. */
   private async runScaleInActions(
     client: PDClient,
     actions: Array<PDAction | TiKVAction | undefined>,
@@ -253,14 +335,18 @@ export class TikvClusterReconciler {
           await client.deleteMember(a.name);
           await events.emit(target, 'Normal', 'PDMemberRemoved', `removed PD member ${a.name} for scale-in`);
           waits.push({ reason: 'RemovingPDMember', message: `removed PD member ${a.name}; its pod goes next` });
+        } else if (a.kind === 'cancelStoreRemoval') {
+          await client.cancelStoreRemoval(a.id);
+          await events.emit(target, 'Normal', 'StoreRemovalCancelled', `cancelled the removal of store ${a.id} (${a.podName}): spec.tikv.replicas wants its pod again`);
+          waits.push({ reason: 'StoreRemovalCancelled', message: `cancelled the removal of store ${a.id} (${a.podName}); PD keeps it` });
         } else {
           await client.deleteStore(a.id);
           await events.emit(target, 'Normal', 'StoreOffline', `asked PD to take store ${a.id} (${a.podName}) offline for scale-in`);
           waits.push({ reason: 'StoreOffline', message: `store ${a.id} (${a.podName}) is going Offline; its pod goes once PD makes it a Tombstone` });
         }
       } catch (e) {
-        log.warn({ step: 'scale-in', action: a.kind, error: errorText(e) }, 'scale-in step failed; will retry');
-        waits.push({ reason: 'ScaleInFailed', message: `scale-in step ${a.kind} failed: ${errorText(e)}` });
+        log.warn({ step: 'scale', action: a.kind, error: errorText(e) }, 'PD call failed; will retry');
+        waits.push({ reason: 'ScaleInFailed', message: `scale step ${a.kind} failed: ${errorText(e)}` });
       }
     }
   }

@@ -6,6 +6,7 @@ import type { TikvClusterStatus } from '../../../src/api/v1alpha1.js';
 import { API_VERSION, KIND } from '../../../src/api/v1alpha1.js';
 import type { KubeObject } from '../../../src/charts/index.js';
 import { type ApplyResult, contains } from '../../../src/controller/kube/apply.js';
+import type { ClaimAPI, VolumeClaim } from '../../../src/controller/kube/claims.js';
 import type { EventRecorder, EventTarget, EventType } from '../../../src/controller/kube/events.js';
 import type {
   ClusterRef,
@@ -36,6 +37,8 @@ type OwnedKind = 'StatefulSet' | 'ConfigMap' | 'Service';
 export class FakeStore implements ObjectStore {
   readonly clusters = new Map<string, TikvClusterObject>();
   readonly objects = new Map<string, KubeObject>();
+  /** PVCs by name, as the StatefulSet controller leaves them (retained on scale-in). */
+  readonly pvcs = new Map<string, VolumeClaim>();
   private rv = 1;
 
   cluster(namespace: string, name: string): TikvClusterObject | undefined {
@@ -81,11 +84,19 @@ export class FakeStore implements ObjectStore {
     this.setCluster({ ...c, spec });
   }
 
-  /** The StatefulSet controller's view: every pod of spec.replicas exists, is ready and updated. */
+  /**
+   * The StatefulSet controller's view: every pod of spec.replicas exists, is ready and
+   * updated, each with its PVC (made if missing, kept when the pod goes); and the
+   * pvc-protection controller's: a PVC being deleted goes once its pod is gone.
+   */
   rollOut(name: string, ready?: number): void {
     const sts = this.objects.get(`StatefulSet/${NS}/${name}`);
     if (!sts) throw new Error(`no StatefulSet ${name}`);
     const replicas = (sts.spec as { replicas: number }).replicas;
+    for (let i = 0; i < replicas; i++) {
+      const pvc = `${volumeOf(name)}-${name}-${i}`;
+      if (!this.pvcs.has(pvc)) this.pvcs.set(pvc, { name: pvc, uid: `uid-${pvc}-${this.nextResourceVersion()}`, deleting: false });
+    }
     sts.status = {
       replicas,
       readyReplicas: ready ?? replicas,
@@ -93,6 +104,55 @@ export class FakeStore implements ObjectStore {
       currentRevision: `${name}-r1`,
       updateRevision: `${name}-r1`,
     };
+    for (const [pvc, claim] of this.pvcs) if (claim.deleting && !this.podUses(pvc)) this.pvcs.delete(pvc);
+  }
+
+  /** A pod of the StatefulSet (status.replicas of them exist) mounts the PVC. */
+  podUses(pvc: string): boolean {
+    for (const sts of [names(NAME).pdStatefulSet, names(NAME).tikvStatefulSet]) {
+      const prefix = `${volumeOf(sts)}-${sts}-`;
+      if (!pvc.startsWith(prefix)) continue;
+      const pods = (this.objects.get(`StatefulSet/${NS}/${sts}`)?.status as { replicas?: number } | undefined)?.replicas ?? 0;
+      return Number(pvc.slice(prefix.length)) < pods;
+    }
+    return false;
+  }
+}
+
+const volumeOf = (sts: string) => (sts === names(NAME).pdStatefulSet ? names(NAME).pdVolume : names(NAME).tikvVolume);
+
+/**
+ * The API server's side of PVCs: GET, DELETE with the uid precondition, and a PVC a pod
+ * still uses lingering as deleting (pvc-protection). StatefulSet replicas come from the
+ * cache unless a test sets `apiReplicas` to make the cache lag behind the server.
+ */
+export class FakeClaims implements ClaimAPI {
+  readonly deletes: string[] = [];
+  reads = 0;
+  readonly apiReplicas = new Map<string, number>();
+  failDelete: Error | undefined;
+
+  constructor(private readonly store: FakeStore) {}
+
+  async getClaim(_namespace: string, name: string): Promise<VolumeClaim | undefined> {
+    this.reads += 1;
+    const c = this.store.pvcs.get(name);
+    return c && { ...c };
+  }
+
+  async deleteClaim(_namespace: string, claim: VolumeClaim): Promise<void> {
+    this.deletes.push(claim.name);
+    if (this.failDelete) throw this.failDelete;
+    const c = this.store.pvcs.get(claim.name);
+    if (!c) return;
+    if (claim.uid && c.uid !== claim.uid) throw new Error(`Precondition failed: UID in precondition: ${claim.uid}, UID in object meta: ${c.uid}`);
+    if (this.store.podUses(claim.name)) c.deleting = true;
+    else this.store.pvcs.delete(claim.name);
+  }
+
+  async liveReplicas(_namespace: string, statefulSet: string): Promise<number | undefined> {
+    const cached = this.store.get('StatefulSet', statefulSet);
+    return this.apiReplicas.get(statefulSet) ?? (cached ? (cached.spec as { replicas: number }).replicas : undefined);
   }
 }
 
@@ -269,6 +329,16 @@ export class FakePD implements PDClient {
     return 'offline';
   }
 
+  /** PD's UpStore: only a store still being removed can come back. */
+  async cancelStoreRemoval(id: string): Promise<void> {
+    this.writes.push(`cancelStoreRemoval ${id}`);
+    this.check(`/pd/api/v1/store/${id}/state`);
+    const s = this.storeList?.find((x) => x.id === id);
+    if (!s) throw new PDError({ kind: 'HTTP', status: 404, method: 'POST', path: `/pd/api/v1/store/${id}/state`, detail: `store ${id} not found` });
+    if (s.state === 'Tombstone') throw new PDError({ kind: 'HTTP', status: 400, method: 'POST', path: `/pd/api/v1/store/${id}/state`, detail: `store ${id} has been removed` });
+    Object.assign(s, { state: 'Up', stateName: 'Up', nodeState: 'Serving' });
+  }
+
   async deleteMember(name: string): Promise<'removed' | 'gone'> {
     this.writes.push(`deleteMember ${name}`);
     this.check(`/pd/api/v1/members/name/${name}`);
@@ -326,6 +396,7 @@ export class World {
   readonly store = new FakeStore();
   readonly pd = new FakePD(() => this.nowMs);
   readonly events = new RecordingEvents();
+  readonly claims = new FakeClaims(this.store);
   readonly applies: ApplyCall[] = [];
   readonly statusWrites: StatusWrite[] = [];
   /** Whether a status write reaches the cache (false: a lagging informer). */
@@ -365,6 +436,7 @@ export class World {
         this.pd.resolved += 1;
         return this.pd;
       },
+      claims: this.claims,
       events: this.events,
       log: silentLog,
       now: () => new Date(this.nowMs),
@@ -391,13 +463,20 @@ export class World {
 
   /** Counts of what a reconcile did, for "nothing happened" assertions. */
   mark() {
-    const from = { applies: this.applies.length, writes: this.statusWrites.length, events: this.events.events.length, pdWrites: this.pd.writes.length };
+    const from = {
+      applies: this.applies.length,
+      writes: this.statusWrites.length,
+      events: this.events.events.length,
+      pdWrites: this.pd.writes.length,
+      pvcDeletes: this.claims.deletes.length,
+    };
     return () => ({
       changedApplies: this.applies.slice(from.applies).filter((a) => a.result !== 'unchanged'),
       applyCalls: this.applies.length - from.applies,
       statusWrites: this.statusWrites.length - from.writes,
       events: this.events.events.slice(from.events),
       pdWrites: this.pd.writes.slice(from.pdWrites),
+      pvcDeletes: this.claims.deletes.slice(from.pvcDeletes),
     });
   }
 
@@ -429,7 +508,7 @@ export class World {
       const done = this.mark();
       await this.reconcile();
       const d = done();
-      if (d.changedApplies.length === 0 && d.statusWrites === 0 && d.pdWrites.length === 0) return;
+      if (d.changedApplies.length === 0 && d.statusWrites === 0 && d.pdWrites.length === 0 && d.pvcDeletes.length === 0) return;
     }
     throw new Error(`no rest after ${max} reconciles`);
   }

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { tikvAdvertiseAddr, tikvPodName } from '../../../src/api/names.js';
 import type { PDMemberStatus, TiKVStoreStatus } from '../../../src/api/v1alpha1.js';
 import {
+  decidePDClaim,
+  decideTiKVClaim,
   initialMemberCount,
   type PDView,
   pdBootstrapped,
@@ -137,9 +139,81 @@ describe('planTiKVReplicas', () => {
     expect(planTiKVReplicas(C, 3, 4, observed(s)).waiting?.reason).toBe('ScaleInBlocked');
   });
 
+  it('cancels the removal of a store whose pod is wanted again, while it is still Offline', () => {
+    const offline = [...stores(3), store(3, 'Offline')];
+    const cancel = { kind: 'cancelStoreRemoval', id: '4', podName: 'basic-tikv-3' };
+    expect(planTiKVReplicas(C, 4, 4, observed(offline))).toEqual({ replicas: 4, action: cancel });
+    expect(planTiKVReplicas(C, 6, 4, observed(offline))).toEqual({ replicas: 6, action: cancel });
+  });
+
+  it('cancels nothing it cannot: a Tombstone, a pod not running, or stores PD cannot list', () => {
+    expect(planTiKVReplicas(C, 4, 4, observed([...stores(3), store(3, 'Tombstone')]))).toEqual({ replicas: 4 });
+    // ordinal 3 has no pod (live 3): its removal finishes, a scale-out deals with its PVC
+    expect(planTiKVReplicas(C, 4, 3, observed([...stores(3), store(3, 'Offline')]))).toEqual({ replicas: 4 });
+    expect(planTiKVReplicas(C, 4, 4, { kind: 'Unknown', error: 'x' })).toEqual({ replicas: 4 });
+  });
+
   it('waits when PD did not say max-replicas', () => {
     // (a default parameter would turn an explicit undefined into 3, so the view is spelled out)
     expect(planTiKVReplicas(C, 3, 4, { kind: 'Observed', stores: stores(4) })).toMatchObject({ replicas: 4, waiting: { reason: 'ScaleInWaitingForPD' } });
+  });
+});
+
+describe('decideTiKVClaim (a leftover PVC before scale-out)', () => {
+  const observed = (s: TiKVStoreStatus[]): StoresView => ({ kind: 'Observed', stores: s });
+
+  it('deletes it only for a Tombstone at the pod address with no other store there', () => {
+    const d = decideTiKVClaim(C, 3, observed([...stores(3), store(3, 'Tombstone', '4')]));
+    expect(d.kind).toBe('delete');
+    expect(d.kind === 'delete' && d.reason).toContain('store 4 of basic-tikv-3 is a Tombstone');
+  });
+
+  it('keeps it while a store PD still counts lives there, naming the store and what to do', () => {
+    const d = decideTiKVClaim(C, 3, observed([...stores(3), store(3, 'Tombstone', '4'), store(3, 'Down', '9')]));
+    expect(d).toMatchObject({ kind: 'wait', reason: 'ScaleOutWaitingForPVC' });
+    expect(d.kind === 'wait' && d.message).toContain('PVC tikv-basic-tikv-3');
+    expect(d.kind === 'wait' && d.message).toContain('store 9, which PD lists as Down');
+  });
+
+  it('keeps it without PD positive word: no record, not bootstrapped, stores unknown', () => {
+    expect(decideTiKVClaim(C, 3, observed(stores(3)))).toMatchObject({ kind: 'wait', message: expect.stringContaining('PD has no store at its address') });
+    expect(decideTiKVClaim(C, 3, { kind: 'NotBootstrapped' }).kind).toBe('wait');
+    const unknown = decideTiKVClaim(C, 3, { kind: 'Unknown', error: 'connect ECONNREFUSED' });
+    expect(unknown.kind === 'wait' && unknown.message).toContain('connect ECONNREFUSED');
+  });
+
+  it('deletes only on a Tombstone-only address (property)', () => {
+    const states = fc.constantFrom('Up', 'Disconnected', 'Down', 'Offline', 'Tombstone');
+    const entries = fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), states), { maxLength: 8 });
+    fc.assert(
+      fc.property(entries, fc.integer({ min: 0, max: 4 }), (es, ordinal) => {
+        const s = es.map(([o, st], i) => store(o, st, `${i + 1}`));
+        const here = s.filter((x) => x.podName === tikvPodName(C, ordinal));
+        const deleted = decideTiKVClaim(C, ordinal, observed(s)).kind === 'delete';
+        return deleted === (here.length > 0 && here.every((x) => x.state === 'Tombstone'));
+      }),
+    );
+  });
+});
+
+describe('decidePDClaim (a leftover PVC before scale-out)', () => {
+  const up = (ms: PDMemberStatus[]): PDView => ({ reachable: true, members: ms });
+
+  it('deletes it when bootstrapped PD lists every member by pod name and not this one', () => {
+    const d = decidePDClaim(C, 3, up(members(3)), true);
+    expect(d.kind === 'delete' && d.reason).toContain('basic-pd-3 is not a member of PD');
+  });
+
+  it('keeps it while PD still lists the member, or a member it cannot name', () => {
+    expect(decidePDClaim(C, 3, up(members(4)), true)).toMatchObject({ kind: 'wait', message: expect.stringContaining('PD still lists member basic-pd-3') });
+    const unnamed = decidePDClaim(C, 3, up([...members(3), { name: 'unnamed-77', id: '77', health: false }]), true);
+    expect(unnamed.kind === 'wait' && unnamed.message).toContain('member 77');
+  });
+
+  it('keeps it when PD is unreachable or not bootstrapped', () => {
+    const down = decidePDClaim(C, 3, { reachable: false, error: 'i/o timeout' }, true);
+    expect(down.kind === 'wait' && down.message).toContain('i/o timeout');
+    expect(decidePDClaim(C, 3, up(members(3)), false).kind).toBe('wait');
   });
 });
 

@@ -365,6 +365,267 @@ describe('TiKV scale-in', () => {
   });
 });
 
+describe('cancelling a TiKV scale-in', () => {
+  async function offlineStore4(): Promise<World> {
+    const w = await World.atRest(3, 4);
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 3 };
+    });
+    await w.reconcile();
+    expect(w.pd.store(3).state).toBe('Offline');
+    return w;
+  }
+
+  it('puts the Offline store back Up when replicas are raised again, and keeps the pod', async () => {
+    const w = await offlineStore4();
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 4 };
+    });
+    await w.reconcile();
+
+    expect(w.pd.writes).toEqual(['deleteStore 4', 'cancelStoreRemoval 4']);
+    expect(w.pd.store(3).state).toBe('Up');
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    expect(w.events.events.filter((e) => e.reason === 'StoreRemovalCancelled')).toEqual([
+      expect.objectContaining({ type: 'Normal', message: expect.stringContaining('store 4 (basic-tikv-3)') }),
+    ]);
+    await w.settle();
+    expect(w.pd.writes).toHaveLength(2);
+    expect(w.claims.deletes).toEqual([]);
+    expect(w.status?.tikv?.stores?.find((s) => s.id === '4')?.state).toBe('Up');
+    expect(w.condition('Ready')?.status).toBe('True');
+  });
+
+  it('cancels nothing while PD cannot list the stores', async () => {
+    const w = await offlineStore4();
+    w.pd.storesError = new Error('GET /pd/api/v1/stores failed: 503 Service Unavailable');
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 4 };
+    });
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.pd.writes).toEqual(['deleteStore 4']);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+  });
+
+  it('says so when PD refuses (the store became a Tombstone first)', async () => {
+    const w = await offlineStore4();
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 4 };
+    });
+    w.pd.cancelStoreRemoval = async (id) => {
+      w.pd.writes.push(`cancelStoreRemoval ${id}`);
+      throw new Error(`POST /pd/api/v1/store/${id}/state failed: 400 store ${id} has been removed`);
+    };
+    await w.reconcile();
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'ScaleInFailed' });
+    expect(w.condition('Progressing')?.message).toContain('has been removed');
+    expect(w.events.reasons()).not.toContain('StoreRemovalCancelled');
+  });
+});
+
+describe('TiKV scale-out over a leftover PVC', () => {
+  const pvc3 = 'tikv-basic-tikv-3';
+
+  /** 4 stores, scaled in to 3: store 4 a Tombstone, its pod gone, its PVC retained. */
+  async function tombstonedOrdinal3(): Promise<World> {
+    const w = await World.atRest(3, 4);
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 3 };
+    });
+    await w.reconcile();
+    w.pd.setStoreState(3, 'Tombstone');
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    w.store.rollOut(n.tikvStatefulSet);
+    await w.settle();
+    expect(w.store.pvcs.has(pvc3)).toBe(true);
+    return w;
+  }
+
+  const scaleTo = (w: World, replicas: number) =>
+    w.store.editSpec((s) => {
+      s.tikv = { replicas };
+    });
+
+  it('deletes the PVC of the tombstoned store, waits until it is gone, then scales out; a new store comes Up', async () => {
+    const w = await tombstonedOrdinal3();
+    scaleTo(w, 4);
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual([pvc3]);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    expect(w.events.events.filter((e) => e.reason === 'PVCDeleted')).toEqual([
+      expect.objectContaining({ type: 'Normal', message: expect.stringContaining('store 4 of basic-tikv-3 is a Tombstone') }),
+    ]);
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'ScaleOutWaitingForPVC' });
+    expect(w.condition('Progressing')?.message).toContain(pvc3);
+
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    w.store.rollOut(n.tikvStatefulSet);
+    w.pd.storeList?.push(w.pd.makeStore('5', 3));
+    await w.settle();
+    expect(w.claims.deletes).toEqual([pvc3]);
+    expect(w.store.pvcs.has(pvc3)).toBe(true);
+    const ordinal3 = w.status?.tikv?.stores?.filter((s) => s.podName === 'basic-tikv-3').map((s) => `${s.id}:${s.state}`);
+    expect(ordinal3).toEqual(['4:Tombstone', '5:Up']);
+    expect(w.condition('Ready')?.status).toBe('True');
+  });
+
+  it('waits while a PVC being deleted is still held by its pod, deleting it once', async () => {
+    const w = await World.atRest(3, 4);
+    scaleTo(w, 3);
+    await w.reconcile();
+    w.pd.setStoreState(3, 'Tombstone');
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    // pod basic-tikv-3 is still terminating (no rollOut yet) when replicas go back up
+    scaleTo(w, 4);
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual([pvc3]);
+    expect(w.store.pvcs.get(pvc3)?.deleting).toBe(true);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    expect(w.condition('Progressing')?.message).toContain(`old PVC ${pvc3} is being deleted`);
+
+    w.store.rollOut(n.tikvStatefulSet);
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    expect(w.claims.deletes).toEqual([pvc3]);
+  });
+
+  it('keeps a PVC whose store PD still counts, and one PD has no record of, and says what waits', async () => {
+    const w = await World.atRest(3, 3);
+    w.store.pvcs.set(pvc3, { name: pvc3, uid: 'u3', deleting: false });
+    w.pd.storeList?.push(w.pd.makeStore('9', 3, 'Down'));
+    scaleTo(w, 4);
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual([]);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'ScaleOutWaitingForPVC' });
+    expect(w.condition('Progressing')?.message).toContain('store 9, which PD lists as Down');
+
+    w.pd.storeList = w.pd.storeList?.filter((s) => s.id !== '9');
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual([]);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    expect(w.condition('Progressing')?.message).toContain('PD has no store at its address');
+  });
+
+  it('deletes nothing while PD cannot list the stores', async () => {
+    const w = await tombstonedOrdinal3();
+    w.pd.storesError = new Error('GET /pd/api/v1/stores failed: 503 Service Unavailable');
+    scaleTo(w, 4);
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual([]);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    expect(w.condition('Progressing')?.message).toContain('503 Service Unavailable');
+  });
+
+  it('does not delete a PVC a lagging cache makes look unused', async () => {
+    const w = await tombstonedOrdinal3();
+    scaleTo(w, 4);
+    // the API server already has 4 replicas (and pod 3 on the PVC); the cache says 3
+    w.claims.apiReplicas.set(n.tikvStatefulSet, 4);
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual([]);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    expect(w.condition('Progressing')?.reason).toBe('ScaleOutWaitingForCache');
+  });
+
+  it('holds the scale-out and says why when the delete fails', async () => {
+    const w = await tombstonedOrdinal3();
+    w.claims.failDelete = new Error('persistentvolumeclaims "tikv-basic-tikv-3" is forbidden');
+    scaleTo(w, 4);
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'ScaleOutFailed' });
+    expect(w.condition('Progressing')?.message).toContain('forbidden');
+    expect(w.events.reasons()).not.toContain('PVCDeleted');
+  });
+
+  it('scales out at once when no PVC is left over, and reads PVCs only while a scale-out is planned', async () => {
+    const w = await World.atRest(3, 3);
+    await w.settle();
+    expect(w.claims.reads).toBe(0);
+    scaleTo(w, 5);
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(5);
+    expect(w.claims.reads).toBe(2);
+    expect(w.claims.deletes).toEqual([]);
+  });
+
+  it('never looks at PVCs when the StatefulSet is created: an earlier cluster of the same name left them for its user', async () => {
+    const w = new World();
+    w.store.pvcs.set('pd-basic-pd-0', { name: 'pd-basic-pd-0', uid: 'old', deleting: false });
+    await w.bringUp(3, 3);
+    expect(w.claims.reads).toBe(0);
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(3);
+    expect(w.store.pvcs.get('pd-basic-pd-0')?.uid).toBe('old');
+  });
+});
+
+describe('PD scale-out over leftover PVCs', () => {
+  /** 5 members scaled in to 3: members 3 and 4 removed from PD, pods gone, PVCs kept. */
+  async function removedMembers(): Promise<World> {
+    const w = await World.atRest(5, 3);
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 3 };
+    });
+    for (let i = 0; i < 6 && replicasOf(w, n.pdStatefulSet) !== 3; i++) await w.reconcile();
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(3);
+    w.store.rollOut(n.pdStatefulSet);
+    await w.settle();
+    expect([...w.store.pvcs.keys()]).toEqual(expect.arrayContaining(['pd-basic-pd-3', 'pd-basic-pd-4']));
+    return w;
+  }
+
+  it('deletes the PVC of each removed member, one per reconcile, before the ordinal comes back', async () => {
+    const w = await removedMembers();
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 5 };
+    });
+    const seen: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await w.reconcile();
+      seen.push(replicasOf(w, n.pdStatefulSet) ?? 0);
+    }
+    expect(w.claims.deletes).toEqual(['pd-basic-pd-3', 'pd-basic-pd-4']);
+    expect(seen).toEqual([3, 4, 5, 5]);
+    expect(w.events.events.filter((e) => e.reason === 'PVCDeleted').map((e) => e.message)).toEqual([
+      expect.stringContaining('basic-pd-3 is not a member of PD'),
+      expect.stringContaining('basic-pd-4 is not a member of PD'),
+    ]);
+  });
+
+  it('deletes nothing and keeps the count while PD is unreachable', async () => {
+    const w = await removedMembers();
+    w.pd.reachable = false;
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 5 };
+    });
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual([]);
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(3);
+    expect(w.condition('Progressing')?.message).toContain('pd-basic-pd-3');
+    expect(w.condition('Progressing')?.message).toContain('PD is unreachable');
+  });
+
+  it('keeps the PVC of a member PD still lists', async () => {
+    const w = await removedMembers();
+    w.pd.memberList.push({ name: 'basic-pd-3', id: '42', health: false });
+    w.store.editSpec((s) => {
+      s.pd = { replicas: 5 };
+    });
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual([]);
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(3);
+    expect(w.condition('Progressing')?.message).toContain('PD still lists member basic-pd-3');
+  });
+});
+
 describe('PD scale-in', () => {
   it('goes one member at a time: leader away, member removed, then the pod', async () => {
     const w = await World.atRest(5, 3);
@@ -541,7 +802,7 @@ describe('deleted clusters', () => {
     });
     const done = w.mark();
     expect(await w.reconcile()).toEqual({});
-    expect(done()).toEqual({ changedApplies: [], applyCalls: 0, statusWrites: 0, events: [], pdWrites: [] });
+    expect(done()).toEqual({ changedApplies: [], applyCalls: 0, statusWrites: 0, events: [], pdWrites: [], pvcDeletes: [] });
   });
 });
 
