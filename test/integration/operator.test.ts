@@ -185,6 +185,45 @@ describe('operator on a real control plane and PD', () => {
     }
   });
 
+  it('scales TiKV in to a Tombstone and out again over the retained PVC: the old PVC goes, a new store comes Up', async () => {
+    const { ns, name } = await readyCluster('rescale', 'basic', { tikv: { replicas: 4 } });
+    const n = names(name);
+    const pod3 = 'basic-tikv-3';
+    const pvc3 = tikvPvcName(name, 3);
+    const core = getEnv().kc.makeApiClient(CoreV1Api);
+    const reasons = async () => (await core.listNamespacedEvent({ namespace: ns })).items.map((e) => e.reason);
+    const storeOf = (c: Awaited<ReturnType<typeof getCluster>>, id: string) => c.status?.tikv?.stores?.find((s) => s.id === id);
+    const oldId = (await getCluster(ns, name)).status?.tikv?.stores?.find((s) => s.podName === pod3 && s.state === 'Up')?.id;
+    if (!oldId) throw new Error(`no Up store for ${pod3}`);
+
+    await patchSpec(ns, name, { tikv: { replicas: 3 } });
+    // PD moves the store's regions to the other stores, then makes it a Tombstone.
+    await waitForCluster(ns, name, `store ${oldId} Tombstone`, (c) => storeOf(c, oldId)?.state === 'Tombstone', 300_000);
+    expect(await reasons()).toContain('StoreOffline');
+    await waitFor('the TiKV StatefulSet at 3', async () => (await sts(ns, n.tikvStatefulSet)).spec.replicas === 3, { timeoutMs: 60_000 });
+    const oldPvc = await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: pvc3 });
+    expect(oldPvc.metadata?.uid).toBeTruthy();
+
+    const since = new Date();
+    await patchSpec(ns, name, { tikv: { replicas: 4 } });
+    await waitFor('the TiKV StatefulSet at 4', async () => (await sts(ns, n.tikvStatefulSet)).spec.replicas === 4, { timeoutMs: 120_000 });
+    const c = await waitForCluster(
+      ns,
+      name,
+      `a new store Up for ${pod3}`,
+      (x) => (x.status?.tikv?.stores ?? []).some((s) => s.podName === pod3 && s.id !== oldId && s.state === 'Up'),
+      180_000,
+    );
+    const ofPod3 = (c.status?.tikv?.stores ?? []).filter((s) => s.podName === pod3);
+    expect(ofPod3.find((s) => s.id === oldId)?.state).toBe('Tombstone');
+    expect(ofPod3.filter((s) => s.state === 'Up')).toHaveLength(1);
+    expect(await reasons()).toContain('PVCDeleted');
+    const deletes = auditWrites(op.username, since).filter((e) => e.verb === 'delete' && e.objectRef?.namespace === ns);
+    expect(deletes.map((e) => `${e.objectRef?.resource}/${e.objectRef?.name}`)).toEqual([`persistentvolumeclaims/${pvc3}`]);
+    const newPvc = await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: pvc3 });
+    expect(newPvc.metadata?.uid).not.toBe(oldPvc.metadata?.uid);
+  }, 600_000);
+
   it('deletes dependents through owner references and keeps the PVCs', async () => {
     const { ns, name } = await readyCluster('delete');
     const n = names(name);

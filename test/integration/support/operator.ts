@@ -191,7 +191,8 @@ function protos(): ProtoDirs {
  * DNS address; a pod that goes away stops its stand-in.
  */
 export class TiKVStandins {
-  private readonly stores = new Map<string, StoreStandin>();
+  /** By pod name; `uid` tells a re-created pod (a new TiKV process) from the old one. */
+  private readonly stores = new Map<string, { uid: string; standin: StoreStandin }>();
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> = Promise.resolve();
 
@@ -219,7 +220,7 @@ export class TiKVStandins {
   }
 
   get(ordinal: number): StoreStandin | undefined {
-    return this.stores.get(tikvPodName(this.cluster, ordinal));
+    return this.stores.get(tikvPodName(this.cluster, ordinal))?.standin;
   }
 
   count(): number {
@@ -232,10 +233,18 @@ export class TiKVStandins {
       namespace: this.namespace,
       labelSelector: `app.kubernetes.io/instance=${this.cluster},app.kubernetes.io/component=tikv`,
     });
-    const running = new Set(
-      pods.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).map((p) => p.metadata?.name ?? ''),
+    // pod name -> uid: a pod deleted and re-created between two syncs is a new process.
+    const running = new Map(
+      pods.items
+        .filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+        .map((p) => [p.metadata?.name ?? '', p.metadata?.uid ?? ''] as const),
     );
-    for (const pod of running) {
+    for (const [pod, s] of this.stores) {
+      if (running.get(pod) === s.uid) continue;
+      this.stores.delete(pod);
+      await s.standin.stop();
+    }
+    for (const [pod, uid] of running) {
       if (this.stores.has(pod)) continue;
       const ordinal = Number(pod.slice(pod.lastIndexOf('-') + 1));
       const standin = await startStoreStandin({
@@ -244,19 +253,14 @@ export class TiKVStandins {
         protoDirs: protos(),
         heartbeatIntervalMs: 1000,
       });
-      this.stores.set(pod, standin);
-    }
-    for (const [pod, s] of this.stores) {
-      if (running.has(pod)) continue;
-      this.stores.delete(pod);
-      await s.stop();
+      this.stores.set(pod, { uid, standin });
     }
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.syncing;
-    await Promise.all([...this.stores.values()].map((s) => s.stop()));
+    await Promise.all([...this.stores.values()].map((s) => s.standin.stop()));
     this.stores.clear();
   }
 }
