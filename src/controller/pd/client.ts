@@ -126,6 +126,15 @@ export interface PDClient {
   deleteMember(name: string): Promise<'removed' | 'gone'>;
   /** POST /pd/api/v1/leader/transfer/{name}; asynchronous, poll the leader. */
   transferLeader(name: string): Promise<void>;
+  /**
+   * POST /pd/api/v1/schedulers {"name":"evict-leader-scheduler","store_id":<id>}: PD moves
+   * the store's Raft leaders away. Adds the store to the one scheduler if it exists.
+   */
+  evictLeader(storeId: string): Promise<void>;
+  /** DELETE /pd/api/v1/schedulers/evict-leader-scheduler-{id}; `gone` when it was not evicted. */
+  removeEvictLeader(storeId: string): Promise<'removed' | 'gone'>;
+  /** The store ids the evict-leader scheduler holds (none when the scheduler does not exist). */
+  evictLeaderStores(): Promise<string[]>;
 }
 
 export interface PDReplicationConfig {
@@ -222,6 +231,9 @@ const StoreInfoBody = z.object({
     .nullish(),
 });
 
+// {"store-id-ranges": {"1": [{"start-key": "", "end-key": ""}]}, "batch": 3}
+const EvictLeaderListBody = z.object({ 'store-id-ranges': z.record(z.string(), z.unknown()).nullish() });
+
 const StoresBody = z.object({ count: pdCount.nullish(), stores: z.array(StoreInfoBody).nullish() });
 
 type MemberBody = z.output<typeof MemberBody>;
@@ -298,6 +310,15 @@ function defined<T extends Record<string, unknown>>(o: T): Partial<{ [K in keyof
 export const compareIds = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
 // --- client ---------------------------------------------------------------------------
+
+export const EVICT_LEADER_SCHEDULER = 'evict-leader-scheduler';
+const EVICT_LEADER_ADD_PATH = '/pd/api/v1/schedulers';
+
+/** A store id as PD's paths and bodies need it; anything else would be a malformed request. */
+function decimalId(id: string): string {
+  if (!/^\d+$/.test(id)) throw new Error(`not a PD store id: ${JSON.stringify(id)}`);
+  return id;
+}
 
 export const DEFAULT_PD_TIMEOUT_MS = 3000;
 
@@ -377,9 +398,31 @@ export class HttpPDClient implements PDClient {
     await this.write('POST', `/pd/api/v1/leader/transfer/${encodeURIComponent(name)}`, []);
   }
 
+  async evictLeader(storeId: string): Promise<void> {
+    // PD decodes store_id as a JSON number (a string is "missing store id"); written as
+    // text so an id above 2^53 stays exact.
+    const id = decimalId(storeId);
+    await this.write('POST', EVICT_LEADER_ADD_PATH, [], `{"name":"${EVICT_LEADER_SCHEDULER}","store_id":${id}}`);
+  }
+
+  async removeEvictLeader(storeId: string): Promise<'removed' | 'gone'> {
+    const status = await this.write('DELETE', `/pd/api/v1/schedulers/${EVICT_LEADER_SCHEDULER}-${decimalId(storeId)}`, [404]);
+    return status === 404 ? 'gone' : 'removed';
+  }
+
+  async evictLeaderStores(): Promise<string[]> {
+    const path = `/pd/api/v1/scheduler-config/${EVICT_LEADER_SCHEDULER}/list`;
+    const { status, body } = await this.send('GET', path);
+    // No scheduler, no config: PD answers 404.
+    if (status === 404) return [];
+    if (status < 200 || status > 299) throw pdErrorFromResponse('GET', path, status, body);
+    const decoded = decodePDBody(EvictLeaderListBody, 'GET', path, status, body);
+    return Object.keys(decoded['store-id-ranges'] ?? {}).sort(compareIds);
+  }
+
   /** A write whose `accepted` non-2xx statuses are answers, not errors. */
-  private async write(method: string, path: string, accepted: number[]): Promise<number> {
-    const { status, body } = await this.send(method, path);
+  private async write(method: string, path: string, accepted: number[], requestBody?: string): Promise<number> {
+    const { status, body } = await this.send(method, path, requestBody);
     if ((status < 200 || status > 299) && !accepted.includes(status)) throw pdErrorFromResponse(method, path, status, body);
     return status;
   }
@@ -390,11 +433,11 @@ export class HttpPDClient implements PDClient {
     return decodePDBody(schema, 'GET', path, status, body);
   }
 
-  private async send(method: string, path: string): Promise<{ status: number; body: string }> {
+  private async send(method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
     const started = process.hrtime.bigint();
     let status = 0;
     try {
-      const res = await this.transport(path, { method, timeoutMs: this.timeoutMs });
+      const res = await this.transport(path, { method, timeoutMs: this.timeoutMs, ...(body === undefined ? {} : { body }) });
       status = res.status;
       return res;
     } catch (e) {

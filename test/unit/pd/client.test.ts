@@ -256,3 +256,47 @@ describe('HttpPDClient writes (scale-in)', () => {
     ]);
   });
 });
+
+describe('HttpPDClient evict-leader scheduler (rolling upgrades)', () => {
+  it('adds a store with store_id as a JSON number, exact beyond 2^53', async () => {
+    const { transport, calls } = fakeTransport({ '/pd/api/v1/schedulers': { body: '"The scheduler is created."' } });
+    const pd = new HttpPDClient(transport);
+    await pd.evictLeader('5');
+    await pd.evictLeader('18446744073709551615');
+    expect(calls.map((c) => c.init.method)).toEqual(['POST', 'POST']);
+    expect(JSON.parse(calls[0]?.init.body ?? '')).toEqual({ name: 'evict-leader-scheduler', store_id: 5 });
+    expect(calls[1]?.init.body).toBe('{"name":"evict-leader-scheduler","store_id":18446744073709551615}');
+  });
+
+  it('refuses an id that is not decimal rather than send a malformed body', async () => {
+    const { transport, calls } = fakeTransport({});
+    await expect(new HttpPDClient(transport).evictLeader('5,"x":1')).rejects.toThrow(/not a PD store id/);
+    expect(calls).toHaveLength(0);
+  });
+
+  it('surfaces PD refusing an eviction (unknown store) as an error', async () => {
+    const { transport } = fakeTransport({ '/pd/api/v1/schedulers': { status: 500, body: '"[PD:core:ErrStoreNotFound]store id 9 not found"' } });
+    const err = await new HttpPDClient(transport).evictLeader('9').catch((e: unknown) => e);
+    expect(isPDError(err) && err.status).toBe(500);
+  });
+
+  it('removes a store from the scheduler with DELETE, 404 meaning it was not evicted', async () => {
+    const { transport, calls } = fakeTransport({ '/pd/api/v1/schedulers/evict-leader-scheduler-5': { body: 'null' } });
+    const pd = new HttpPDClient(transport);
+    expect(await pd.removeEvictLeader('5')).toBe('removed');
+    expect(await pd.removeEvictLeader('6')).toBe('gone');
+    expect(calls.map((c) => `${c.init.method} ${c.path}`)).toEqual([
+      'DELETE /pd/api/v1/schedulers/evict-leader-scheduler-5',
+      'DELETE /pd/api/v1/schedulers/evict-leader-scheduler-6',
+    ]);
+  });
+
+  it('lists the evicted stores from the scheduler config, none when the scheduler is absent', async () => {
+    const path = '/pd/api/v1/scheduler-config/evict-leader-scheduler/list';
+    const body = '{"store-id-ranges":{"12":[{"start-key":"","end-key":""}],"4":[{"start-key":"","end-key":""}]},"batch":3}';
+    expect(await new HttpPDClient(fakeTransport({ [path]: { body } }).transport).evictLeaderStores()).toEqual(['4', '12']);
+    expect(await new HttpPDClient(fakeTransport({}).transport).evictLeaderStores()).toEqual([]);
+    const err = await new HttpPDClient(fakeTransport({ [path]: { status: 500, body: '"boom"' } }).transport).evictLeaderStores().catch((e: unknown) => e);
+    expect(isPDError(err) && err.status).toBe(500);
+  });
+});

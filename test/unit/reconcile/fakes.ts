@@ -353,6 +353,34 @@ export class FakePD implements PDClient {
     this.check(`/pd/api/v1/leader/transfer/${name}`);
     this.leaderName = name;
   }
+
+  /** Stores in the evict-leader scheduler; PD moves their leaders away on `drainLeaders`. */
+  readonly evicted = new Set<string>();
+
+  async evictLeader(storeId: string): Promise<void> {
+    this.writes.push(`evictLeader ${storeId}`);
+    this.check('/pd/api/v1/schedulers');
+    if (!this.storeList?.some((s) => s.id === storeId)) {
+      throw new PDError({ kind: 'HTTP', status: 500, method: 'POST', path: '/pd/api/v1/schedulers', detail: `store id ${storeId} not found` });
+    }
+    this.evicted.add(storeId);
+  }
+
+  async removeEvictLeader(storeId: string): Promise<'removed' | 'gone'> {
+    this.writes.push(`removeEvictLeader ${storeId}`);
+    this.check(`/pd/api/v1/schedulers/evict-leader-scheduler-${storeId}`);
+    return this.evicted.delete(storeId) ? 'removed' : 'gone';
+  }
+
+  async evictLeaderStores(): Promise<string[]> {
+    this.check('/pd/api/v1/scheduler-config/evict-leader-scheduler/list');
+    return [...this.evicted];
+  }
+
+  /** What the scheduler does over a few heartbeats: evicted stores end with no leaders. */
+  drainLeaders(): void {
+    for (const s of this.storeList ?? []) if (this.evicted.has(s.id)) s.leaderCount = 0;
+  }
 }
 
 export interface RecordedEvent {
