@@ -73,6 +73,8 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
     const store: ObjectStore = {
       cluster: (ns, name) => clusters.get(name, ns) as TikvClusterObject | undefined,
       object: (kind, ns, name) => owned[kind].get(name, ns) as never,
+      pods: (ns, name, component) =>
+        pods.list(ns).filter((p) => p.metadata?.labels?.[LABELS.instance] === name && p.metadata?.labels?.[LABELS.component] === component) as never,
     };
     const reconciler = new TikvClusterReconciler({
       store,

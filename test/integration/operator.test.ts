@@ -224,6 +224,50 @@ describe('operator on a real control plane and PD', () => {
     expect(newPvc.metadata?.uid).not.toBe(oldPvc.metadata?.uid);
   }, 600_000);
 
+  it('rolls TiKV one pod at a time on a version change: partition 3→2→1→0, leaders evicted first, no eviction left behind', async () => {
+    const { ns, name, cluster } = await readyCluster('roll');
+    const n = names(name);
+    const core = getEnv().kc.makeApiClient(CoreV1Api);
+    const idsBefore = Object.fromEntries((cluster.status?.tikv?.stores ?? []).filter((s) => s.state === 'Up').map((s) => [s.podName, s.id]));
+    expect(Object.keys(idsBefore).sort()).toEqual(['basic-tikv-0', 'basic-tikv-1', 'basic-tikv-2']);
+    const partitionOf = (s: Sts & { spec: { updateStrategy?: { rollingUpdate?: { partition?: number } } } }) => s.spec.updateStrategy?.rollingUpdate?.partition ?? 0;
+    const onNewImage = (images: Array<string | undefined>) => images.length > 0 && images.every((i) => i?.endsWith(':v8.5.4'));
+
+    await patchSpec(ns, name, { version: 'v8.5.4' });
+    // Partitions of the StatefulSet that carries the new template, in the order seen.
+    const seen: number[] = [];
+    const last = await waitFor(
+      'every pod on the new image and the cluster Ready',
+      async () => {
+        const s = await sts(ns, n.tikvStatefulSet);
+        if (!onNewImage(s.spec.template.spec.containers.map((c) => c.image))) return undefined;
+        const p = partitionOf(s);
+        if (seen.at(-1) !== p) seen.push(p);
+        const pods = (await core.listNamespacedPod({ namespace: ns })).items.filter((x) => !x.metadata?.deletionTimestamp);
+        if (pods.length !== 6 || !onNewImage(pods.map((x) => x.spec?.containers[0]?.image))) return undefined;
+        const c = await getCluster(ns, name);
+        const ready = condition(c, 'Ready');
+        return ready?.status === 'True' && ready.observedGeneration === c.metadata.generation ? c : undefined;
+      },
+      { timeoutMs: 420_000, intervalMs: 200 },
+    );
+    expect(seen[0]).toBe(3);
+    expect(seen.at(-1)).toBe(0);
+    expect(seen).toEqual([...seen].sort((a, b) => b - a));
+    expect(seen).toEqual(expect.arrayContaining([2, 1]));
+    // The re-created pods came back as the same stores: PD reuses a store id by address.
+    const idsAfter = Object.fromEntries((last.status?.tikv?.stores ?? []).filter((s) => s.state === 'Up').map((s) => [s.podName, s.id]));
+    expect(idsAfter).toEqual(idsBefore);
+    const reasons = (await core.listNamespacedEvent({ namespace: ns })).items.map((e) => e.reason);
+    expect(reasons.filter((r) => r === 'RollingUpdate').length).toBeGreaterThanOrEqual(6);
+    expect(reasons).toContain('EvictingLeaders');
+    // The last pod's store is released once PD has heard from it again, which can trail Ready by a reconcile.
+    const pdClient = new HttpPDClient(directTransport(getEnv().pdURLs[0]!));
+    const ours = async () => (await pdClient.evictLeaderStores()).filter((id) => Object.values(idsBefore).includes(id));
+    await waitFor('no evict-leader entry for this cluster', async () => (await ours()).length === 0, { timeoutMs: 30_000 });
+    expect(await ours()).toEqual([]);
+  }, 600_000);
+
   it('deletes dependents through owner references and keeps the PVCs', async () => {
     const { ns, name } = await readyCluster('delete');
     const n = names(name);

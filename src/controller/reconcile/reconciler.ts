@@ -2,8 +2,9 @@
 // from caches, asks PD, applies the charts with server-side apply and writes status.
 // Steps, in order, each named in logs and conditions when it waits:
 //   validate -> observe PD -> plan PD (scale-in, or scale-out past leftover PVCs) ->
-//   plan TiKV likewise (only once PD is available) -> sync objects -> PD calls of the
-//   plans (scale-in steps, cancelling a removal) -> status + events.
+//   plan TiKV likewise (only once PD is available) -> plan rolling updates (partitions) ->
+//   sync objects -> PD calls of the plans (scale-in steps, cancelling a removal, leader
+//   transfer and evict-leader for a roll) -> status + events.
 // Deletion relies on owner references; PVCs are kept on purpose, and deleted only when a
 // scale-out would otherwise hand a new pod dead data (PD must confirm it is dead).
 import { names, pdPvcName, tikvPvcName } from '../../api/names.js';
@@ -33,12 +34,19 @@ import {
   type ClaimDecision,
   decidePDClaim,
   decideTiKVClaim,
+  evictionsToRemove,
   initialMemberCount,
   type PDAction,
   type PDView,
   pdBootstrapped,
   planPDReplicas,
+  planPDRoll,
   planTiKVReplicas,
+  planTiKVRoll,
+  type RollAction,
+  type RollPlan,
+  type RollPod,
+  type RollState,
   type ScalePlan,
   type StoresView,
   type TiKVAction,
@@ -54,6 +62,8 @@ export interface TikvClusterObject extends KubeObject {
 export interface ObjectStore {
   cluster(namespace: string, name: string): TikvClusterObject | undefined;
   object(kind: 'StatefulSet' | 'ConfigMap' | 'Service', namespace: string, name: string): KubeObject | undefined;
+  /** The pods of one component of a cluster (by the instance and component labels). */
+  pods(namespace: string, cluster: string, component: 'pd' | 'tikv'): readonly KubeObject[];
 }
 
 export interface ReconcilerDeps {
@@ -105,6 +115,14 @@ export class TikvClusterReconciler {
   /** The status this process last wrote per key, and the resourceVersion it was written over. */
   private readonly lastWritten = new Map<string, { basedOn: string; status: TikvClusterStatus }>();
   private readonly startedAt: number;
+  /**
+   * When this process began evicting each store's leaders, per cluster key. In memory on
+   * purpose: after a restart the wait starts again (at most one more timeout), which is
+   * cheaper than a pod annotation write per eviction.
+   */
+  private readonly evictingSince = new Map<string, Map<string, number>>();
+  /** The pod each component's roll last released, per cluster key, so each gets one Event. */
+  private readonly lastRolled = new Map<string, string>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -120,6 +138,9 @@ export class TikvClusterReconciler {
     if (!cached || cached.metadata.deletionTimestamp) {
       this.volatileWrittenAt.delete(key);
       this.lastWritten.delete(key);
+      this.evictingSince.delete(key);
+      this.lastRolled.delete(`${key}/pd`);
+      this.lastRolled.delete(`${key}/tikv`);
       return {};
     }
     const raw = this.withOwnStatus(key, cached);
@@ -173,28 +194,56 @@ export class TikvClusterReconciler {
       );
       // step: plan TiKV, only once PD can serve it; TiKV objects are left alone while PD is down.
       let tikvPlan: ScalePlan<TiKVAction> | undefined;
+      let view: StoresView | undefined;
       if (pdAvailable && bootstrapped) {
         const tikvLive = stsReplicas(tikvSts);
-        const view = await this.storesView(pd, pdClient, tikvSts, cluster, ref);
+        const stores = await this.storesView(pd, pdClient, tikvSts, cluster, ref);
+        view = stores;
         tikvPlan = await this.guardScaleOut(
-          guard(n.tikvStatefulSet, tikvLive, (i) => tikvPvcName(name, i), (i) => decideTiKVClaim(name, i, view)),
-          planTiKVReplicas(name, cluster.spec.tikv.replicas, tikvLive, view),
+          guard(n.tikvStatefulSet, tikvLive, (i) => tikvPvcName(name, i), (i) => decideTiKVClaim(name, i, stores)),
+          planTiKVReplicas(name, cluster.spec.tikv.replicas, tikvLive, stores),
         );
       }
       if (!tikvPlan) {
         waits.push({ reason: 'WaitingForPD', message: 'TiKV waits until PD is bootstrapped and a quorum of its members is healthy' });
       }
 
-      const desired = synthesize(withReplicas(cluster, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas), {
-        uid: raw.metadata.uid as string | undefined,
-        pdBootstrapped: bootstrapped,
-      });
+      const scaled = withReplicas(cluster, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas);
+      const synthOpts = { uid: raw.metadata.uid as string | undefined, pdBootstrapped: bootstrapped };
+      let desired = synthesize(scaled, synthOpts);
+
+      // step: plan rolling updates. The partitions need the desired pod templates, which
+      // do not depend on them: synthesize again only when a partition is not 0.
+      const pdRoll = planPDRoll(name, rollState(pdSts, desired, n.pdStatefulSet, pdPlan.replicas), rollPods(this.deps.store.pods(namespace, name, 'pd')), pdView(pd));
+      const pdRolling = pdRoll.partition > 0 || pdRoll.waiting !== undefined;
+      let tikvRoll: RollPlan | undefined;
+      let evicted: string[] | undefined;
+      if (tikvPlan && view) {
+        evicted = view.kind === 'Observed' ? await this.evictedStores(pdClient, key, log) : undefined;
+        tikvRoll = planTiKVRoll(
+          name,
+          rollState(tikvSts, desired, n.tikvStatefulSet, tikvPlan.replicas),
+          rollPods(this.deps.store.pods(namespace, name, 'tikv')),
+          view,
+          { stores: evicted, since: this.evictingSince.get(key) ?? new Map(), now: this.now().getTime() },
+          pdRolling ? 'PD is rolled first' : undefined,
+        );
+      }
+      if (pdRoll.partition > 0 || (tikvRoll?.partition ?? 0) > 0) {
+        desired = synthesize(scaled, { ...synthOpts, pdPartition: pdRoll.partition, tikvPartition: tikvRoll?.partition ?? 0 });
+      }
       await this.applyComponent(desired, 'pd', namespace, log);
       if (tikvPlan) await this.applyComponent(desired, 'tikv', namespace, log);
 
       // step: PD calls of the plans, at most one per component per reconcile
       for (const plan of [pdPlan, tikvPlan]) if (plan?.waiting) waits.push(plan.waiting);
       await this.runScaleInActions(pdClient, [pdPlan.action, tikvPlan?.action], target, waits, log);
+      for (const roll of [pdRoll, tikvRoll]) if (roll?.waiting) waits.push(roll.waiting);
+      // A replaced store gets its leaders back before the next store gives its away.
+      if (tikvRoll && evicted && view) {
+        await this.removeEvictions(pdClient, key, evictionsToRemove(name, evicted, view, tikvRoll.keepEvicted), waits, log);
+      }
+      await this.runRollSteps(key, pdClient, target, waits, log, { pd: pdRoll, tikv: tikvRoll });
     }
 
     // step: status
@@ -311,6 +360,79 @@ export class TikvClusterReconciler {
         // Why it wrote: the first field where the live object differed from the chart.
         const drift = live ? difference(live, { ...obj, apiVersion: undefined, kind: undefined }) : undefined;
         log.info({ step: `sync-${component}`, object: `${obj.kind}/${obj.metadata.name}`, result, drift }, `${result} ${obj.kind}`);
+      }
+    }
+  }
+
+  /** PD's evict-leader stores, with when this process saw each eviction begin; undefined if unreadable. */
+  private async evictedStores(client: PDClient, key: string, log: Logger): Promise<string[] | undefined> {
+    let stores: string[];
+    try {
+      stores = await client.evictLeaderStores();
+    } catch (e) {
+      log.warn({ step: 'roll', error: errorText(e) }, "could not read PD's evict-leader scheduler");
+      return undefined;
+    }
+    const old = this.evictingSince.get(key);
+    const nowMs = this.now().getTime();
+    const since = new Map(stores.map((id) => [id, old?.get(id) ?? nowMs]));
+    if (since.size) this.evictingSince.set(key, since);
+    else this.evictingSince.delete(key);
+    return stores;
+  }
+
+  /** The PD call of each roll plan, and one Event per pod a plan lets the StatefulSet replace. */
+  private async runRollSteps(
+    key: string,
+    client: PDClient,
+    target: EventTarget,
+    waits: Wait[],
+    log: Logger,
+    rolls: Record<'pd' | 'tikv', RollPlan | undefined>,
+  ): Promise<void> {
+    const { events } = this.deps;
+    for (const [component, roll] of Object.entries(rolls) as Array<['pd' | 'tikv', RollPlan | undefined]>) {
+      if (!roll) continue;
+      if (roll.action) await this.runRollAction(key, client, roll.action, target, waits, log);
+      const rolledKey = `${key}/${component}`;
+      if (roll.rolls && this.lastRolled.get(rolledKey) !== roll.rolls) {
+        log.info({ step: 'roll', component, pod: roll.rolls, partition: roll.partition }, 'lowered the partition: the pod is replaced next');
+        await events.emit(target, 'Normal', 'RollingUpdate', `replacing pod ${roll.rolls} with the new revision (partition ${roll.partition})`);
+      }
+      if (roll.rolls) this.lastRolled.set(rolledKey, roll.rolls);
+      else if (!roll.waiting && roll.partition === 0) this.lastRolled.delete(rolledKey);
+    }
+  }
+
+  private async runRollAction(key: string, client: PDClient, a: RollAction, target: EventTarget, waits: Wait[], log: Logger): Promise<void> {
+    try {
+      if (a.kind === 'transferLeader') {
+        await client.transferLeader(a.to);
+        log.info({ step: 'roll', from: a.from, to: a.to }, 'moving PD leadership before replacing the pod');
+      } else {
+        await client.evictLeader(a.storeId);
+        const since = this.evictingSince.get(key) ?? new Map<string, number>();
+        since.set(a.storeId, this.now().getTime());
+        this.evictingSince.set(key, since);
+        log.info({ step: 'roll', store: a.storeId, pod: a.podName }, 'evicting the store leaders before replacing the pod');
+        await this.deps.events.emit(target, 'Normal', 'EvictingLeaders', `evicting the Raft leaders of store ${a.storeId} (${a.podName}) before replacing the pod`);
+      }
+    } catch (e) {
+      log.warn({ step: 'roll', action: a.kind, error: errorText(e) }, 'PD call failed; will retry');
+      waits.push({ reason: 'RollingUpdate', message: `rolling step ${a.kind} failed: ${errorText(e)}` });
+    }
+  }
+
+  /** Evict-leader entries this cluster no longer needs (the pod is back, or no roll is under way). */
+  private async removeEvictions(client: PDClient, key: string, ids: string[], waits: Wait[], log: Logger): Promise<void> {
+    for (const id of ids) {
+      try {
+        await client.removeEvictLeader(id);
+        this.evictingSince.get(key)?.delete(id);
+        log.info({ step: 'roll', store: id }, 'removed the evict-leader entry of the store');
+      } catch (e) {
+        log.warn({ step: 'roll', store: id, error: errorText(e) }, 'could not remove the evict-leader entry; will retry');
+        waits.push({ reason: 'RollingUpdate', message: `removing the evict-leader entry of store ${id} failed: ${errorText(e)}` });
       }
     }
   }
@@ -499,6 +621,45 @@ const stsReplicas = (sts: KubeObject | undefined) => (sts ? ((sts.spec as { repl
 
 function withReplicas(cluster: TikvCluster, pd: number, tikv: number): TikvCluster {
   return { ...cluster, spec: { ...cluster.spec, pd: { ...cluster.spec.pd, replicas: pd }, tikv: { ...cluster.spec.tikv, replicas: tikv } } };
+}
+
+const REVISION_LABEL = 'controller-revision-hash';
+
+/** What the roll needs of the live StatefulSet, against the desired one about to be applied. */
+function rollState(live: KubeObject | undefined, desired: KubeObject[], name: string, replicas: number): RollState | undefined {
+  if (!live) return undefined;
+  type Sts = {
+    spec?: { template?: unknown; updateStrategy?: { rollingUpdate?: { partition?: number } } };
+    status?: { observedGeneration?: number; currentRevision?: string; updateRevision?: string };
+  };
+  const l = live as KubeObject & Sts;
+  const want = desired.find((o) => o.kind === 'StatefulSet' && o.metadata.name === name) as (KubeObject & Sts) | undefined;
+  return {
+    replicas,
+    partition: l.spec?.updateStrategy?.rollingUpdate?.partition ?? 0,
+    templateChanging: want !== undefined && difference(l.spec?.template, want.spec?.template) !== undefined,
+    statusCurrent: (l.status?.observedGeneration ?? 0) >= ((l.metadata.generation as number | undefined) ?? 0),
+    ...(l.status?.currentRevision ? { currentRevision: l.status.currentRevision } : {}),
+    ...(l.status?.updateRevision ? { updateRevision: l.status.updateRevision } : {}),
+  };
+}
+
+function rollPods(pods: readonly KubeObject[]): RollPod[] {
+  return pods.flatMap((p) => {
+    if (p.metadata.deletionTimestamp) return [];
+    const ordinal = Number(p.metadata.name.slice(p.metadata.name.lastIndexOf('-') + 1));
+    if (!Number.isInteger(ordinal)) return [];
+    const conditions = (p.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? [];
+    const created = Date.parse(String(p.metadata.creationTimestamp ?? ''));
+    return [
+      {
+        ordinal,
+        ready: conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+        ...(p.metadata.labels?.[REVISION_LABEL] ? { revision: p.metadata.labels[REVISION_LABEL] } : {}),
+        ...(Number.isFinite(created) ? { createdMs: created } : {}),
+      },
+    ];
+  });
 }
 
 function pdView(pd: PDObservation): PDView {

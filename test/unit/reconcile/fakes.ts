@@ -97,14 +97,98 @@ export class FakeStore implements ObjectStore {
       const pvc = `${volumeOf(name)}-${name}-${i}`;
       if (!this.pvcs.has(pvc)) this.pvcs.set(pvc, { name: pvc, uid: `uid-${pvc}-${this.nextResourceVersion()}`, deleting: false });
     }
+    const revision = this.revisionOf(name, (sts.spec as { template: unknown }).template);
+    for (let i = 0; i < replicas; i++) this.putPod(name, i, revision, i < (ready ?? replicas));
+    for (const [podName] of this.podObjects) {
+      if (podName.startsWith(`${name}-`) && Number(podName.slice(name.length + 1)) >= replicas) this.podObjects.delete(podName);
+    }
     sts.status = {
+      observedGeneration: sts.metadata.generation,
       replicas,
       readyReplicas: ready ?? replicas,
       updatedReplicas: replicas,
-      currentRevision: `${name}-r1`,
-      updateRevision: `${name}-r1`,
+      currentRevision: revision,
+      updateRevision: revision,
     };
     for (const [pvc, claim] of this.pvcs) if (claim.deleting && !this.podUses(pvc)) this.pvcs.delete(pvc);
+  }
+
+  /** Pods by name, as the StatefulSet controller keeps them. */
+  readonly podObjects = new Map<string, KubeObject>();
+  /** Revision name per pod template, per StatefulSet (what ControllerRevisions record). */
+  private readonly revisions = new Map<string, string[]>();
+  /** The clock pods are created by. */
+  clock: () => number = () => T0;
+
+  pods(_namespace: string, cluster: string, component: 'pd' | 'tikv'): KubeObject[] {
+    const prefix = `${component === 'pd' ? names(cluster).pdStatefulSet : names(cluster).tikvStatefulSet}-`;
+    return [...this.podObjects.values()].filter((p) => p.metadata.name.startsWith(prefix)).map((p) => structuredClone(p));
+  }
+
+  pod(name: string): KubeObject | undefined {
+    return this.podObjects.get(name);
+  }
+
+  private revisionOf(sts: string, template: unknown): string {
+    const list = this.revisions.get(sts) ?? [];
+    const json = JSON.stringify(template);
+    let i = list.indexOf(json);
+    if (i < 0) i = list.push(json) - 1;
+    this.revisions.set(sts, list);
+    return `${sts}-r${i + 1}`;
+  }
+
+  private putPod(sts: string, ordinal: number, revision: string, ready: boolean): void {
+    const name = `${sts}-${ordinal}`;
+    this.podObjects.set(name, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: NS, creationTimestamp: new Date(this.clock()).toISOString(), labels: { 'controller-revision-hash': revision } },
+      status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+    });
+  }
+
+  /**
+   * One pass of the StatefulSet controller with a RollingUpdate strategy: the template's
+   * revision becomes updateRevision; pods at or above the partition on another revision
+   * are replaced (new pods come up `ready`, or not); below it they keep theirs. Status
+   * follows, with observedGeneration caught up.
+   */
+  runStatefulSet(name: string, opts: { ready?: boolean } = {}): void {
+    const sts = this.objects.get(`StatefulSet/${NS}/${name}`);
+    if (!sts) throw new Error(`no StatefulSet ${name}`);
+    const spec = sts.spec as { replicas: number; template: unknown; updateStrategy?: { rollingUpdate?: { partition?: number } } };
+    const old = (sts.status ?? {}) as { currentRevision?: string };
+    const update = this.revisionOf(name, spec.template);
+    const current = old.currentRevision ?? update;
+    const partition = spec.updateStrategy?.rollingUpdate?.partition ?? 0;
+    for (let i = 0; i < spec.replicas; i++) {
+      const pod = this.podObjects.get(`${name}-${i}`);
+      const rev = pod?.metadata.labels?.['controller-revision-hash'];
+      if (!pod) this.putPod(name, i, i < partition ? current : update, opts.ready ?? true);
+      else if (i >= partition && rev !== update) this.putPod(name, i, update, opts.ready ?? true);
+    }
+    for (const [podName] of this.podObjects) {
+      if (podName.startsWith(`${name}-`) && Number(podName.slice(name.length + 1)) >= spec.replicas) this.podObjects.delete(podName);
+    }
+    const mine = this.pods(NS, NAME, name === names(NAME).pdStatefulSet ? 'pd' : 'tikv');
+    const updated = mine.filter((p) => p.metadata.labels?.['controller-revision-hash'] === update).length;
+    const ready = mine.filter((p) => (p.status as { conditions: Array<{ status: string }> }).conditions[0]?.status === 'True').length;
+    sts.status = {
+      observedGeneration: sts.metadata.generation,
+      replicas: mine.length,
+      readyReplicas: ready,
+      updatedReplicas: updated,
+      currentRevision: updated === spec.replicas ? update : current,
+      updateRevision: update,
+    };
+  }
+
+  /** Marks a pod Ready (its process came up). */
+  setPodReady(name: string, ready = true): void {
+    const pod = this.podObjects.get(name);
+    if (!pod) throw new Error(`no pod ${name}`);
+    pod.status = { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] };
   }
 
   /** A pod of the StatefulSet (status.replicas of them exist) mounts the PVC. */
@@ -174,6 +258,9 @@ export function fakeApply(store: FakeStore, calls: ApplyCall[]) {
       result = live ? 'configured' : 'created';
       const stored = structuredClone(desired);
       if (live?.status !== undefined) stored.status = live.status;
+      // The apiserver bumps generation on a spec change; the StatefulSet status lags until
+      // its controller runs (rollOut / runStatefulSet).
+      if (desired.kind === 'StatefulSet') stored.metadata.generation = ((live?.metadata.generation as number | undefined) ?? 0) + 1;
       store.put(stored);
     }
     calls.push({ kind: desired.kind, name: desired.metadata.name, result });
@@ -256,7 +343,8 @@ export class FakePD implements PDClient {
   heartbeat(): void {
     for (const s of this.storeList ?? []) {
       if (s.state === 'Tombstone') continue;
-      s.leaderCount += 1;
+      // An evicted store gains no leaders (drainLeaders takes them away).
+      if (!this.evicted.has(s.id)) s.leaderCount += 1;
       s.regionCount += 2;
       s.available = `${9000 - s.regionCount}MiB`;
       s.lastHeartbeatTS = new Date(this.clock()).toISOString();
@@ -421,7 +509,7 @@ export function basicCluster(spec: Record<string, unknown> = { pd: { replicas: 3
 /** The reconciler wired to the fakes, with a clock the test moves. */
 export class World {
   nowMs = T0;
-  readonly store = new FakeStore();
+  readonly store = Object.assign(new FakeStore(), { clock: () => this.nowMs });
   readonly pd = new FakePD(() => this.nowMs);
   readonly events = new RecordingEvents();
   readonly claims = new FakeClaims(this.store);
