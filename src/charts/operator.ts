@@ -39,8 +39,10 @@ export const CLUSTER_RULES: PolicyRule[] = [
   // removed member), before a scale-out would start a new pod on it. Read by name only.
   { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  // Out of the cluster (`npm start`) PD is reached through the API server's service proxy.
-  { apiGroups: [''], resources: ['services/proxy'], verbs: ['get'] },
+  // Out of the cluster (`npm start`) PD is reached through the API server's service proxy,
+  // where RBAC checks the proxied HTTP method: GET = get, POST = create, DELETE = delete
+  // (PD's leader transfer, evict-leader and store/member removal calls).
+  { apiGroups: [''], resources: ['services/proxy'], verbs: ['get', 'create', 'delete'] },
 ];
 
 /** Only in the operator's namespace: its leader-election Lease. */

@@ -26,8 +26,14 @@ describe('deploy/ (the operator in the cluster)', () => {
     // The only delete: a retained PVC whose data PD confirmed dead (tombstoned store,
     // removed member), before a scale-out reuses its ordinal; a new pod cannot start on
     // it. Everything else the operator owns goes through owner references.
+    // `services/proxy` delete is not a Kubernetes delete: it is a DELETE proxied to PD's own
+    // API (remove a member, offline a store, drop an evict-leader entry) when running outside
+    // the cluster.
     const deletes = [...CLUSTER_RULES, ...NAMESPACE_RULES].filter((r) => r.verbs.includes('delete'));
-    expect(deletes).toEqual([{ apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'delete'] }]);
+    expect(deletes).toEqual([
+      { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'delete'] },
+      { apiGroups: [''], resources: ['services/proxy'], verbs: ['get', 'create', 'delete'] },
+    ]);
     const role = byKind('Role')[0] as unknown as { rules: unknown[]; metadata: { namespace: string } };
     expect(role.metadata.namespace).toBe('tikv-operator-system');
     expect(role.rules).toEqual(NAMESPACE_RULES);
