@@ -1,6 +1,10 @@
 // Server-side apply under one field manager, skipping objects whose live state already
 // contains everything we would send: a cluster at rest then causes zero API writes per
 // resync (SSA itself would be a no-op in etcd, but it is still a PATCH request).
+// "Contains" alone cannot see a field the chart stopped sending (a removed nodeSelector or
+// env var), which SSA would prune; so every applied object carries a hash of what was
+// applied, and a different hash means apply again.
+import { createHash } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { QUANTITY_PATTERN } from '../../api/v1alpha1.js';
 import { parseQuantity } from '../../api/quantity.js';
@@ -9,6 +13,32 @@ import { kubeJSON } from './raw.js';
 import { resourcePath } from './resources.js';
 
 export const FIELD_MANAGER = 'tikv-operator';
+export const APPLIED_HASH_ANNOTATION = 'tikv.org/applied-hash';
+/** On StatefulSets: hash of the pod template last applied, so a roll can be told from a no-op. */
+export const TEMPLATE_HASH_ANNOTATION = 'tikv.org/template-hash';
+
+function canonicalJSON(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJSON).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJSON(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export const contentHash = (v: unknown) => createHash('sha256').update(canonicalJSON(v)).digest('hex').slice(0, 16);
+
+/** `desired` with the hash annotations the Applier writes (they never feed their own hash). */
+export function stampHashes(desired: KubeObject): KubeObject {
+  const template = (desired.spec as { template?: unknown } | undefined)?.template;
+  const annotations = {
+    ...(desired.metadata.annotations ?? {}),
+    ...(template !== undefined ? { [TEMPLATE_HASH_ANNOTATION]: contentHash(template) } : {}),
+  };
+  const hashed = { ...desired, metadata: { ...desired.metadata, annotations } };
+  return { ...hashed, metadata: { ...hashed.metadata, annotations: { ...annotations, [APPLIED_HASH_ANNOTATION]: contentHash(hashed) } } };
+}
 
 const QUANTITY = new RegExp(QUANTITY_PATTERN);
 
@@ -74,8 +104,9 @@ export class Applier {
     private readonly fieldManager = FIELD_MANAGER,
   ) {}
 
-  /** Applies `desired` unless `live` (from a cache) already matches it. */
-  async apply(desired: KubeObject, live: KubeObject | undefined): Promise<ApplyResult> {
+  /** Applies `desired` unless `live` (from a cache) was applied from the same and still holds it. */
+  async apply(unstamped: KubeObject, live: KubeObject | undefined): Promise<ApplyResult> {
+    const desired = stampHashes(unstamped);
     // List items carry no apiVersion/kind (only watch events do); the path already names them.
     const { apiVersion: _v, kind: _k, ...fields } = desired;
     if (live && contains(live, fields)) return 'unchanged';

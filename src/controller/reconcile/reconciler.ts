@@ -12,7 +12,7 @@ import type { Condition, TikvCluster, TikvClusterStatus } from '../../api/v1alph
 import { API_VERSION, KIND } from '../../api/v1alpha1.js';
 import { validateTikvCluster, formatIssues } from '../../api/validate.js';
 import { type KubeObject, LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY, selectorLabels, synthesize } from '../../charts/index.js';
-import { type ApplyResult, difference } from '../kube/apply.js';
+import { type ApplyResult, contentHash, difference, TEMPLATE_HASH_ANNOTATION } from '../kube/apply.js';
 import type { ClaimAPI } from '../kube/claims.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
 import type { ClusterRef, PDClient, PDMemberHealth, PDMembers, PDResolver, PDStore } from '../pd/client.js';
@@ -637,11 +637,21 @@ function rollState(live: KubeObject | undefined, desired: KubeObject[], name: st
   return {
     replicas,
     partition: l.spec?.updateStrategy?.rollingUpdate?.partition ?? 0,
-    templateChanging: want !== undefined && difference(l.spec?.template, want.spec?.template) !== undefined,
+    templateChanging: want !== undefined && templateDiffers(l, want),
     statusCurrent: (l.status?.observedGeneration ?? 0) >= ((l.metadata.generation as number | undefined) ?? 0),
     ...(l.status?.currentRevision ? { currentRevision: l.status.currentRevision } : {}),
     ...(l.status?.updateRevision ? { updateRevision: l.status.updateRevision } : {}),
   };
+}
+
+/**
+ * Whether applying `want` would change the pod template. The hash the Applier stamps also
+ * sees fields the chart stopped sending, which a containment check cannot.
+ */
+function templateDiffers(live: KubeObject & { spec?: { template?: unknown } }, want: KubeObject & { spec?: { template?: unknown } }): boolean {
+  const applied = live.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION];
+  if (applied !== undefined && applied !== contentHash(want.spec?.template)) return true;
+  return difference(live.spec?.template, want.spec?.template) !== undefined;
 }
 
 function rollPods(pods: readonly KubeObject[]): RollPod[] {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contains, difference } from '../../../src/controller/kube/apply.js';
+import { APPLIED_HASH_ANNOTATION, contains, contentHash, difference, stampHashes, TEMPLATE_HASH_ANNOTATION } from '../../../src/controller/kube/apply.js';
 import { mergePatch } from '../../../src/controller/kube/status.js';
 
 describe('contains (skip-apply check)', () => {
@@ -75,5 +75,37 @@ describe('difference', () => {
     expect(difference({ spec: { template: { spec: { containers: [{ name: 'pd', image: 'a:1' }] } } } }, { spec: { template: { spec: { containers: [{ name: 'pd', image: 'a:2' }] } } } })).toBe(
       'spec.template.spec.containers[pd].image: "a:1" != "a:2"',
     );
+  });
+});
+
+describe('applied-hash stamps', () => {
+  const sts = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: 'basic-tikv', namespace: 'ns' },
+    spec: { replicas: 3, template: { spec: { nodeSelector: { disk: 'ssd' }, containers: [{ name: 'tikv', image: 'pingcap/tikv:v8.5.5' }] } } },
+  };
+  const withoutNodeSelector = structuredClone(sts);
+  delete (withoutNodeSelector.spec.template.spec as { nodeSelector?: unknown }).nodeSelector;
+
+  it('lets a live object applied from the same chart output count as unchanged, whatever the key order', () => {
+    const live = { ...stampHashes(sts), status: { replicas: 3 } };
+    const reordered = { kind: sts.kind, metadata: sts.metadata, spec: sts.spec, apiVersion: sts.apiVersion };
+    expect(contains(live, stampHashes(reordered))).toBe(true);
+  });
+
+  it('sees a field the chart stopped sending, which containment alone cannot', () => {
+    const live = stampHashes(sts);
+    expect(contains(live, withoutNodeSelector)).toBe(true);
+    expect(contains(live, stampHashes(withoutNodeSelector))).toBe(false);
+  });
+
+  it('stamps a pod-template hash only on objects with a template, and it follows only the template', () => {
+    const a = stampHashes(sts).metadata.annotations!;
+    expect(a[TEMPLATE_HASH_ANNOTATION]).toBe(contentHash(sts.spec.template));
+    expect(stampHashes({ ...sts, spec: { ...sts.spec, replicas: 5 } }).metadata.annotations![TEMPLATE_HASH_ANNOTATION]).toBe(a[TEMPLATE_HASH_ANNOTATION]);
+    expect(stampHashes(withoutNodeSelector).metadata.annotations![TEMPLATE_HASH_ANNOTATION]).not.toBe(a[TEMPLATE_HASH_ANNOTATION]);
+    expect(stampHashes({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }).metadata.annotations).not.toHaveProperty(TEMPLATE_HASH_ANNOTATION);
+    expect(a[APPLIED_HASH_ANNOTATION]).toMatch(/^[0-9a-f]{16}$/);
   });
 });
