@@ -122,7 +122,7 @@ export function planTiKVReplicas(cluster: string, desired: number, live: number 
       replicas: live,
       waiting: {
         reason: 'ScaleInBlocked',
-        message: `removing store ${store.id} (${target}) would leave ${upOthers} Up stores, fewer than PD's max-replicas ${maxReplicas}; keep spec.tikv.replicas at ${live} or lower replication.max-replicas in spec.pd.config`,
+        message: `removing store ${store.id} (${target}) would leave ${upOthers} Up stores, fewer than PD's max-replicas ${maxReplicas}; keep spec.tikv.replicas at ${live}, or lower PD's max-replicas at run time (pd-ctl config set max-replicas N, or POST /pd/api/v1/config/replicate): PD reads replication settings from spec.pd.config only when the cluster bootstraps`,
       },
     };
   }

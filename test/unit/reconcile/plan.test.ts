@@ -131,7 +131,7 @@ describe('planTiKVReplicas', () => {
     expect(plan.waiting?.reason).toBe('ScaleInBlocked');
     expect(plan.waiting?.message).toContain('store 3 (basic-tikv-2)');
     expect(plan.waiting?.message).toContain('max-replicas 3');
-    expect(plan.waiting?.message).toContain('keep spec.tikv.replicas at 3 or lower replication.max-replicas in spec.pd.config');
+    expect(plan.waiting?.message).toContain('keep spec.tikv.replicas at 3, or lower PD\'s max-replicas at run time (pd-ctl config set max-replicas N');
   });
 
   it('counts only Up stores: a Disconnected one does not hold a replica safely', () => {

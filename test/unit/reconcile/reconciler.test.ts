@@ -320,7 +320,7 @@ describe('TiKV scale-in', () => {
     const progressing = w.condition('Progressing');
     expect(progressing).toMatchObject({ status: 'True', reason: 'ScaleInBlocked' });
     expect(progressing?.message).toContain("fewer than PD's max-replicas 3");
-    expect(progressing?.message).toContain('keep spec.tikv.replicas at 3 or lower replication.max-replicas in spec.pd.config');
+    expect(progressing?.message).toContain('keep spec.tikv.replicas at 3, or lower PD\'s max-replicas at run time (pd-ctl config set max-replicas N');
   });
 
   it('counts only Up stores against max-replicas', async () => {
