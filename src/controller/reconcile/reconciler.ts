@@ -121,6 +121,8 @@ export class TikvClusterReconciler {
    * cheaper than a pod annotation write per eviction.
    */
   private readonly evictingSince = new Map<string, Map<string, number>>();
+  /** The last apply error reported per cluster, so a retry does not repeat its Event. */
+  private readonly lastApplyError = new Map<string, string>();
   /** The pod each component's roll last released, per cluster key, so each gets one Event. */
   private readonly lastRolled = new Map<string, string>();
 
@@ -176,6 +178,8 @@ export class TikvClusterReconciler {
       log.info({ step: 'bootstrap', initialMembers }, 'initial PD members are healthy; later PD pods will join');
     }
 
+    // Apply failures (a webhook, a quota, a field the apiserver refuses) still reach status.
+    const applyErrors: string[] = [];
     const waits: Array<{ reason: string; message: string }> = [];
     const pdSts = this.deps.store.object('StatefulSet', namespace, n.pdStatefulSet);
     const tikvSts = this.deps.store.object('StatefulSet', namespace, n.tikvStatefulSet);
@@ -232,8 +236,9 @@ export class TikvClusterReconciler {
       if (pdRoll.partition > 0 || (tikvRoll?.partition ?? 0) > 0) {
         desired = synthesize(scaled, { ...synthOpts, pdPartition: pdRoll.partition, tikvPartition: tikvRoll?.partition ?? 0 });
       }
-      await this.applyComponent(desired, 'pd', namespace, log);
-      if (tikvPlan) await this.applyComponent(desired, 'tikv', namespace, log);
+      applyErrors.push(...(await this.applyComponent(desired, 'pd', namespace, log)));
+      if (tikvPlan) applyErrors.push(...(await this.applyComponent(desired, 'tikv', namespace, log)));
+      for (const e of applyErrors) waits.push({ reason: 'ApplyFailed', message: e });
 
       // step: PD calls of the plans, at most one per component per reconcile
       for (const plan of [pdPlan, tikvPlan]) if (plan?.waiting) waits.push(plan.waiting);
@@ -249,6 +254,13 @@ export class TikvClusterReconciler {
     // step: status
     const status = this.buildStatus(raw, cluster, pd, bootstrapped, waits, ref);
     await this.writeStatusIfChanged(raw, ref, status, key);
+    if (applyErrors.length) {
+      if (this.lastApplyError.get(key) !== applyErrors[0]) await this.deps.events.emit(eventTarget(raw, ref), 'Warning', 'ApplyFailed', applyErrors[0] ?? '');
+      this.lastApplyError.set(key, applyErrors[0] ?? '');
+      // Thrown after status is written, so the runtime retries with backoff.
+      throw new Error(`apply failed: ${applyErrors.join('; ')}`);
+    }
+    this.lastApplyError.delete(key);
     const ready = status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     return { requeueAfterMs: ready ? this.steadyMs : this.busyMs };
   }
@@ -352,16 +364,26 @@ export class TikvClusterReconciler {
     return plan;
   }
 
-  private async applyComponent(desired: KubeObject[], component: 'pd' | 'tikv', namespace: string, log: Logger): Promise<void> {
+  /** Applies one component's objects; returns what failed (and goes on with the rest). */
+  private async applyComponent(desired: KubeObject[], component: 'pd' | 'tikv', namespace: string, log: Logger): Promise<string[]> {
+    const failed: string[] = [];
     for (const obj of desired.filter((o) => o.metadata.labels?.[LABELS.component] === component)) {
       const live = this.deps.store.object(obj.kind as 'StatefulSet' | 'ConfigMap' | 'Service', namespace, obj.metadata.name);
-      const result = await this.deps.apply(obj, live);
+      let result: ApplyResult;
+      try {
+        result = await this.deps.apply(obj, live);
+      } catch (e) {
+        failed.push(`${obj.kind}/${obj.metadata.name}: ${errorText(e)}`);
+        log.error({ step: `sync-${component}`, object: `${obj.kind}/${obj.metadata.name}`, err: errorText(e) }, 'apply failed');
+        continue;
+      }
       if (result !== 'unchanged') {
         // Why it wrote: the first field where the live object differed from the chart.
         const drift = live ? difference(live, { ...obj, apiVersion: undefined, kind: undefined }) : undefined;
         log.info({ step: `sync-${component}`, object: `${obj.kind}/${obj.metadata.name}`, result, drift }, `${result} ${obj.kind}`);
       }
     }
+    return failed;
   }
 
   /** PD's evict-leader stores, with when this process saw each eviction begin; undefined if unreadable. */

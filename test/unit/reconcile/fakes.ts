@@ -518,6 +518,8 @@ export class World {
   /** Whether a status write reaches the cache (false: a lagging informer). */
   statusReachesCache = true;
   failStatusWrites = 0;
+  /** An apiserver refusal for an object (a webhook, a quota, strict validation). */
+  rejectApply: (obj: KubeObject) => string | undefined = () => undefined;
   reconciler: TikvClusterReconciler;
 
   /** `null`: no cluster in the cache. */
@@ -534,7 +536,11 @@ export class World {
   private newReconciler(): TikvClusterReconciler {
     return new TikvClusterReconciler({
       store: this.store,
-      apply: fakeApply(this.store, this.applies),
+      apply: async (desired, live) => {
+        const refusal = this.rejectApply(desired);
+        if (refusal) throw new Error(refusal);
+        return fakeApply(this.store, this.applies)(desired, live);
+      },
       writeStatus: async (key, live, desired) => {
         if (this.failStatusWrites > 0) {
           this.failStatusWrites -= 1;

@@ -833,3 +833,20 @@ describe('status writes and events', () => {
     expect(w.events.events[0]?.target).toEqual({ apiVersion: API_VERSION, kind: KIND, name: NAME, namespace: NS, uid: UID });
   });
 });
+
+describe('an object the apiserver refuses', () => {
+  it('still writes status naming the object, warns once, applies the rest, and fails the reconcile for a retry', async () => {
+    const w = new World();
+    w.rejectApply = (o) => (o.kind === 'Service' && o.metadata.name === n.pdPeerService ? 'admission webhook "quota" denied the request' : undefined);
+    await expect(w.reconcile()).rejects.toThrow(/apply failed: Service\/basic-pd-peer: admission webhook "quota" denied/);
+    expect(w.store.get('StatefulSet', n.pdStatefulSet)).toBeDefined();
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'ApplyFailed' });
+    expect(w.condition('Progressing')?.message).toContain('Service/basic-pd-peer');
+    await expect(w.reconcile()).rejects.toThrow(/apply failed/);
+    expect(w.events.reasons().filter((r) => r === 'ApplyFailed')).toHaveLength(1);
+    w.rejectApply = () => undefined;
+    await w.reconcile();
+    expect(w.store.get('Service', n.pdPeerService)).toBeDefined();
+    expect(w.condition('Progressing')?.reason).not.toBe('ApplyFailed');
+  });
+});
