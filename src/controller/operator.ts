@@ -6,12 +6,12 @@ import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, KIND } from '../api/v1alpha1.js';
 import { LABELS, MANAGED_BY } from '../charts/labels.js';
 import { Applier } from './kube/apply.js';
-import { KubeClaims } from './kube/claims.js';
+import { type ClaimAPI, KubeClaims } from './kube/claims.js';
 import { KubeEventRecorder } from './kube/events.js';
 import { clusterWidePath, resourcePath } from './kube/resources.js';
 import { writeStatus } from './kube/status.js';
 import type { OperatorMetrics } from './metrics.js';
-import { createPDResolver, type PDResolver } from './pd/client.js';
+import { createPDResolver, type PDClient, type PDResolver } from './pd/client.js';
 import { type ObjectStore, TikvClusterReconciler, type TikvClusterObject } from './reconcile/reconciler.js';
 import { Controller, createInformer, type Informer, LeaderElector, objectKey } from './runtime/index.js';
 import type { Logger } from './runtime/log.js';
@@ -59,8 +59,20 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
 
   const path = (kind: string) => (opts.namespace ? resourcePath(kind, opts.namespace) : clusterWidePath(kind));
 
+  let stopping: Promise<void> | undefined;
+
   const startWorkers = () => {
     if (running) return;
+    // Leadership regained while the last workers still drain: start after them, so no key
+    // is ever reconciled by two worker sets of this process.
+    if (stopping) {
+      void stopping.then(() => {
+        if (!elector || elector.isLeader()) startWorkers();
+      });
+      return;
+    }
+    const abort = new AbortController();
+    const writes = writeGuard(abort.signal);
     const informer = <T extends KubernetesObject>(kind: string, labelSelector?: string) =>
       createInformer<T>({ kc: opts.kc, path: path(kind), labelSelector, log: log.child({ informer: kind }) });
     const clusters = informer<TikvClusterObject & KubernetesObject>(KIND);
@@ -78,10 +90,10 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
     };
     const reconciler = new TikvClusterReconciler({
       store,
-      apply: (desired, live) => applier.apply(desired, live),
-      writeStatus: (key, live, desired) => writeStatus(opts.kc, key, live, desired),
-      pd,
-      claims: new KubeClaims(opts.kc),
+      apply: writes.wrap((desired, live) => applier.apply(desired, live)),
+      writeStatus: writes.wrap((key, live, desired) => writeStatus(opts.kc, key, live, desired)),
+      pd: (ref) => writes.pd(pd(ref)),
+      claims: writes.claims(new KubeClaims(opts.kc)),
       events,
       log,
       steadyRequeueMs: opts.steadyRequeueMs,
@@ -110,7 +122,6 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       return instance ? [objectKey({ metadata: { namespace: pod.metadata?.namespace, name: instance } })] : [];
     });
 
-    const abort = new AbortController();
     const informers = [clusters, ...Object.values(owned), pods] as Informer<KubernetesObject>[];
     const done = controller.run(abort.signal).catch((err) => log.error({ err }, 'controller stopped with an error'));
     running = { abort, done, controller, informers };
@@ -119,11 +130,14 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
 
   const stopWorkers = async () => {
     const r = running;
-    if (!r) return;
+    if (!r) return stopping;
     running = undefined;
     r.abort.abort();
     for (const inf of r.informers) inf.stop();
-    await r.done;
+    stopping = r.done.finally(() => {
+      stopping = undefined;
+    });
+    await stopping;
   };
 
   let elector: LeaderElector | undefined;
@@ -151,5 +165,46 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       await stopWorkers();
       await electionDone;
     },
+  };
+}
+
+/** PD calls that change the cluster; reads stay allowed while a reconcile drains. */
+const PD_WRITES = new Set(['deleteStore', 'deleteMember', 'transferLeader', 'cancelStoreRemoval', 'evictLeader', 'removeEvictLeader']);
+
+/**
+ * Once this process stops leading, a reconcile still in flight must not write: another
+ * replica may already lead. Every write the reconciler can make goes through this check.
+ */
+export function writeGuard(signal: AbortSignal) {
+  const check = () => {
+    if (signal.aborted) throw new Error('no longer the leader: dropping the write');
+  };
+  return {
+    wrap:
+      <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        check();
+        return fn(...args);
+      },
+    pd: (client: PDClient): PDClient =>
+      new Proxy(client, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          if (typeof value !== 'function') return value;
+          if (!PD_WRITES.has(String(prop))) return value.bind(target);
+          return async (...args: unknown[]) => {
+            check();
+            return value.apply(target, args);
+          };
+        },
+      }),
+    claims: (claims: ClaimAPI): ClaimAPI => ({
+      getClaim: (ns, name) => claims.getClaim(ns, name),
+      liveReplicas: (ns, sts) => claims.liveReplicas(ns, sts),
+      deleteClaim: async (ns, claim) => {
+        check();
+        return claims.deleteClaim(ns, claim);
+      },
+    }),
   };
 }
