@@ -99,9 +99,9 @@ export function buildCRD(): Schema {
           additionalPrinterColumns: [
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the cluster is ready.' },
             { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'One-word summary of the cluster state.' },
-            readyColumn('PD', '.status.pd.readyReplicas', 'Ready PD members.'),
+            readyColumn('PD', '.status.pd.readyReplicas', 'Ready PD pods.'),
             readyColumn('PD-Desired', '.spec.pd.replicas', 'Desired PD members.'),
-            readyColumn('TiKV', '.status.tikv.readyReplicas', 'Ready TiKV stores.'),
+            readyColumn('TiKV', '.status.tikv.readyReplicas', 'Ready TiKV pods.'),
             readyColumn('TiKV-Desired', '.spec.tikv.replicas', 'Desired TiKV stores.'),
             { name: 'Version', type: 'string', jsonPath: '.spec.version', description: 'PD and TiKV version.' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },

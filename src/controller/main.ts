@@ -88,8 +88,13 @@ export async function main(argv: string[]): Promise<number> {
         if (url === '/healthz') return void res.writeHead(200).end('ok');
         if (url === '/readyz') return void res.writeHead(operator.ready() ? 200 : 503).end(operator.ready() ? 'ok' : 'caches not synced');
         if (url === '/metrics') {
-          const body = await metrics.registry.metrics();
-          return void res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(body);
+          try {
+            const body = await metrics.registry.metrics();
+            return void res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(body);
+          } catch (err) {
+            log.error({ err }, 'collecting metrics failed');
+            return void res.writeHead(500).end('collecting metrics failed');
+          }
         }
         res.writeHead(404).end();
       })

@@ -322,6 +322,18 @@ function decimalId(id: string): string {
 
 export const DEFAULT_PD_TIMEOUT_MS = 3000;
 
+/**
+ * The route of a PD path, for metric labels: no query, and ids and names replaced by
+ * placeholders, so the label set stays small (`/pd/api/v1/store/{id}`).
+ */
+export function routeOf(path: string): string {
+  return (path.split('?')[0] ?? path)
+    .replace(/\/store\/[^/]+/, '/store/{id}')
+    .replace(/\/members\/(name|id)\/[^/]+/, '/members/$1/{name}')
+    .replace(/\/leader\/transfer\/[^/]+/, '/leader/transfer/{name}')
+    .replace(/evict-leader-scheduler-\d+/, 'evict-leader-scheduler-{id}');
+}
+
 /** Tombstones are hidden from plain /stores; this one request returns every state from one snapshot. */
 export const STORES_PATH = '/pd/api/v1/stores';
 export const ALL_STORES_PATH = '/pd/api/v1/stores?state=0&state=1&state=2';
@@ -445,7 +457,7 @@ export class HttpPDClient implements PDClient {
       throw new PDError({ kind: 'Network', status: 0, method, path, detail: String((e as Error)?.message ?? e) }, { cause: e });
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.onRequest?.(path.split('?')[0] ?? path, status, seconds);
+      this.onRequest?.(routeOf(path), status, seconds);
     }
   }
 }

@@ -300,3 +300,14 @@ describe('HttpPDClient evict-leader scheduler (rolling upgrades)', () => {
     expect(isPDError(err) && err.status).toBe(500);
   });
 });
+
+describe('routeOf (metric labels)', () => {
+  it('drops the query and replaces ids and names, so the label set stays small', async () => {
+    const { routeOf } = await import('../../../src/controller/pd/client.js');
+    expect(routeOf('/pd/api/v1/stores?state=0&state=1')).toBe('/pd/api/v1/stores');
+    expect(routeOf('/pd/api/v1/store/17/state?state=Up')).toBe('/pd/api/v1/store/{id}/state');
+    expect(routeOf('/pd/api/v1/members/name/basic-pd-2')).toBe('/pd/api/v1/members/name/{name}');
+    expect(routeOf('/pd/api/v1/leader/transfer/basic-pd-0')).toBe('/pd/api/v1/leader/transfer/{name}');
+    expect(routeOf('/pd/api/v1/schedulers/evict-leader-scheduler-12')).toBe('/pd/api/v1/schedulers/evict-leader-scheduler-{id}');
+  });
+});
