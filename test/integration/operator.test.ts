@@ -2,7 +2,7 @@
 // ServiceAccount with the deploy/ RBAC, TiKV pods (kwok) are backed by store stand-ins
 // that register with PD, and every expectation is read back from the API server, PD or
 // the apiserver's audit log.
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names, tikvPvcName } from '../../src/api/names.js';
 import { parseTikvCluster } from '../../src/api/validate.js';
@@ -233,24 +233,34 @@ describe('operator on a real control plane and PD', () => {
     const partitionOf = (s: Sts & { spec: { updateStrategy?: { rollingUpdate?: { partition?: number } } } }) => s.spec.updateStrategy?.rollingUpdate?.partition ?? 0;
     const onNewImage = (images: Array<string | undefined>) => images.length > 0 && images.every((i) => i?.endsWith(':v8.5.4'));
 
-    await patchSpec(ns, name, { version: 'v8.5.4' });
-    // Partitions of the StatefulSet that carries the new template, in the order seen.
-    const seen: number[] = [];
-    const last = await waitFor(
-      'every pod on the new image and the cluster Ready',
-      async () => {
-        const s = await sts(ns, n.tikvStatefulSet);
-        if (!onNewImage(s.spec.template.spec.containers.map((c) => c.image))) return undefined;
-        const p = partitionOf(s);
-        if (seen.at(-1) !== p) seen.push(p);
-        const pods = (await core.listNamespacedPod({ namespace: ns })).items.filter((x) => !x.metadata?.deletionTimestamp);
-        if (pods.length !== 6 || !onNewImage(pods.map((x) => x.spec?.containers[0]?.image))) return undefined;
-        const c = await getCluster(ns, name);
-        const ready = condition(c, 'Ready');
-        return ready?.status === 'True' && ready.observedGeneration === c.metadata.generation ? c : undefined;
-      },
-      { timeoutMs: 420_000, intervalMs: 200 },
+    // Every version of the StatefulSet, from a watch (polling could miss a short-lived partition).
+    const versions: Array<{ image?: string; partition: number }> = [];
+    const watch = await new Watch(getEnv().kc).watch(
+      `/apis/apps/v1/namespaces/${ns}/statefulsets`,
+      { fieldSelector: `metadata.name=${n.tikvStatefulSet}` },
+      (_type, obj: Sts & { spec: { updateStrategy?: { rollingUpdate?: { partition?: number } } } }) =>
+        versions.push({ image: obj.spec.template.spec.containers[0]?.image, partition: partitionOf(obj) }),
+      () => {},
     );
+    await patchSpec(ns, name, { version: 'v8.5.4' });
+    let last: Awaited<ReturnType<typeof getCluster>>;
+    try {
+      last = await waitFor(
+        'every pod on the new image and the cluster Ready',
+        async () => {
+          const pods = (await core.listNamespacedPod({ namespace: ns })).items.filter((x) => !x.metadata?.deletionTimestamp);
+          if (pods.length !== 6 || !onNewImage(pods.map((x) => x.spec?.containers[0]?.image))) return undefined;
+          const c = await getCluster(ns, name);
+          const ready = condition(c, 'Ready');
+          return ready?.status === 'True' && ready.observedGeneration === c.metadata.generation ? c : undefined;
+        },
+        { timeoutMs: 420_000, intervalMs: 200 },
+      );
+    } finally {
+      watch.abort();
+    }
+    // Partitions of the StatefulSet carrying the new template, in order, repeats dropped.
+    const seen = versions.filter((v) => onNewImage([v.image])).map((v) => v.partition).filter((p, i, all) => i === 0 || all[i - 1] !== p);
     expect(seen[0]).toBe(3);
     expect(seen.at(-1)).toBe(0);
     expect(seen).toEqual([...seen].sort((a, b) => b - a));
