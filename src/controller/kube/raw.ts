@@ -1,9 +1,8 @@
-// A minimal JSON request to the API server that keeps bodies as plain JSON. The typed
-// client-node APIs pass built-in kinds through 1.4.0's model serializer, which drops
-// fields it does not know and turns timestamps into Dates; apply and status need neither.
-import http from 'node:http';
-import https from 'node:https';
+// JSON requests to the API server for apply, status and events: whole bodies as text, and
+// a KubeApiError carrying the apiserver's message on a non-2xx answer. Opened by the
+// runtime's kubeOpen (credentials, TLS, plain JSON); see there why not the typed clients.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeOpen, readBody } from '../runtime/kube-http.js';
 
 export interface RawResponse {
   status: number;
@@ -40,28 +39,12 @@ export interface RawRequest {
 }
 
 export async function kubeRequest(kc: KubeConfig, req: RawRequest): Promise<RawResponse> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const url = new URL(cluster.server.replace(/\/$/, '') + req.path);
-  const opts: https.RequestOptions = { method: req.method, headers: { Accept: 'application/json' } };
-  await kc.applyToHTTPSOptions(opts);
-  const payload = req.body === undefined ? undefined : typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
-  if (payload !== undefined) {
-    opts.headers = { ...opts.headers, 'Content-Type': req.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) };
-  }
-  const mod = url.protocol === 'https:' ? https : http;
-  return new Promise<RawResponse>((resolve, reject) => {
-    const r = mod.request(url, opts, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    r.setTimeout(req.timeoutMs ?? 30_000, () => r.destroy(new Error(`${req.method} ${req.path}: timed out`)));
-    r.on('error', reject);
-    if (payload !== undefined) r.write(payload);
-    r.end();
+  const res = await kubeOpen(kc, req.method, req.path, {}, {
+    body: req.body,
+    contentType: req.contentType,
+    idleTimeoutMs: req.timeoutMs ?? 30_000,
   });
+  return { status: res.statusCode ?? 0, body: await readBody(res) };
 }
 
 /** kubeRequest that throws KubeApiError on a non-2xx answer and parses the JSON body. */

@@ -3,9 +3,10 @@ import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 /**
- * Raw GETs against the API server with the kubeconfig's credentials, TLS settings and
+ * Raw requests to the API server with the kubeconfig's credentials, TLS settings and
  * proxy. The generated clients turn list items into model instances (Date timestamps,
- * unknown fields dropped); informers need the plain JSON that watch events carry.
+ * unknown fields dropped) and pass bodies through the same models; informers, apply and
+ * status need plain JSON. The one place that opens such a request is `kubeOpen`.
  */
 
 export class KubeHttpError extends Error {
@@ -24,27 +25,44 @@ export interface KubeRequestOptions {
   signal?: AbortSignal;
   /** Fails the request when the connection stays silent this long. */
   idleTimeoutMs?: number;
+  /** A string is sent as is; anything else as JSON. */
+  body?: unknown;
+  contentType?: string;
 }
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
-export async function kubeGet(
+export function kubeGet(kc: KubeConfig, path: string, query: Query, options: KubeRequestOptions = {}): Promise<http.IncomingMessage> {
+  return kubeOpen(kc, 'GET', path, query, options);
+}
+
+/** Opens a request and resolves with the response as soon as its headers arrive. */
+export async function kubeOpen(
   kc: KubeConfig,
+  method: string,
   path: string,
   query: Query,
   options: KubeRequestOptions = {},
 ): Promise<http.IncomingMessage> {
   const url = kubeURL(kc, path, query);
-  const requestOptions: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
+  const requestOptions: https.RequestOptions = { method, headers: { Accept: 'application/json' } };
   await kc.applyToHTTPSOptions(requestOptions);
+  const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  if (payload !== undefined) {
+    requestOptions.headers = {
+      ...requestOptions.headers,
+      'Content-Type': options.contentType ?? 'application/json',
+      'Content-Length': Buffer.byteLength(payload),
+    };
+  }
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = transport.request(url, { ...requestOptions, signal: options.signal }, resolve);
     req.on('error', reject);
     if (options.idleTimeoutMs) {
-      req.setTimeout(options.idleTimeoutMs, () => req.destroy(new Error(`GET ${path}: no response for ${options.idleTimeoutMs} ms`)));
+      req.setTimeout(options.idleTimeoutMs, () => req.destroy(new Error(`${method} ${path}: no response for ${options.idleTimeoutMs} ms`)));
     }
-    req.end();
+    req.end(payload);
   });
 }
 
