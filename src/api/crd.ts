@@ -3,8 +3,8 @@
 // scripts/gen-crd.ts writes it to crds/; test/unit/crd.test.ts fails when that file drifts.
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { MAX_CLUSTER_NAME_LENGTH } from './limits.js';
-import { GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, TikvClusterSpec, TikvClusterStatus, VERSION } from './v1alpha1.js';
+import { configSchema } from './config-shape.js';
+import { ClusterName, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, TikvClusterSpec, TikvClusterStatus, VERSION } from './v1alpha1.js';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 export const CRD_FILE = `crds/${GROUP}_${PLURAL}.yaml`;
@@ -17,8 +17,9 @@ const JS_SAFE_INT_BOUNDS = new Set([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INT
  * Turns zod's OpenAPI 3.0 output into a structural CRD schema:
  * - zod's `.int()` bounds of ±2^53 are noise in a CRD;
  * - Kubernetes forbids `additionalProperties: false` (unknown fields are pruned instead);
- * - quantities become `x-kubernetes-int-or-string` with the exact anyOf the apiserver wants;
- * - free-form objects keep only `type: object` + `x-kubernetes-preserve-unknown-fields`.
+ * - quantities become `x-kubernetes-int-or-string` with the exact anyOf the apiserver wants
+ *   (their checks are CEL rules: a pattern's error would show the raw regex);
+ * - the free-form TOML config becomes the depth-bounded schema of config-shape.ts.
  */
 function toStructural(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(toStructural);
@@ -27,11 +28,12 @@ function toStructural(node: unknown): unknown {
   if (s['x-kubernetes-int-or-string']) {
     const out: Schema = { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] };
     const str = (s.anyOf as Schema[] | undefined)?.find((b) => b.type === 'string');
-    if (str?.pattern) out.pattern = str.pattern;
+    if (str?.maxLength !== undefined) out.maxLength = str.maxLength;
     if (s.description) out.description = s.description;
+    if (s['x-kubernetes-validations']) out['x-kubernetes-validations'] = s['x-kubernetes-validations'];
     return out;
   }
-  if (s['x-kubernetes-preserve-unknown-fields']) delete s.additionalProperties;
+  if (s['x-tikv-config']) return configSchema(String(s.description ?? ''));
   if (s.additionalProperties === false) delete s.additionalProperties;
   for (const k of ['maximum', 'minimum'] as const) {
     if (typeof s[k] === 'number' && JS_SAFE_INT_BOUNDS.has(s[k] as number)) delete s[k];
@@ -49,19 +51,6 @@ function toStructural(node: unknown): unknown {
 function openAPISchema(schema: z.ZodType): Schema {
   return toStructural(z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' })) as Schema;
 }
-
-/** Validations on the whole object: CEL may read metadata.name at the root. */
-const ROOT_VALIDATIONS = [
-  {
-    rule: `self.metadata.name.size() <= ${MAX_CLUSTER_NAME_LENGTH}`,
-    message: `metadata.name must be at most ${MAX_CLUSTER_NAME_LENGTH} characters: the StatefulSet's controller-revision-hash label "<name>-tikv-<10-char hash>" must fit in 63 characters`,
-  },
-  {
-    rule: "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-    message:
-      'metadata.name must be a DNS-1035 label (lowercase letters, digits and "-", starting with a letter) because Service names derive from it',
-  },
-];
 
 const readyColumn = (name: string, path: string, description: string, priority = 0) => ({
   name,
@@ -113,14 +102,13 @@ export function buildCRD(): Schema {
               properties: {
                 apiVersion: { type: 'string', description: 'APIVersion of this object: tikv.org/v1alpha1.' },
                 kind: { type: 'string', description: 'Kind of this object: TikvCluster.' },
-                // Only `type: object` is allowed here: kube-apiserver rejects any other keyword on
-                // metadata (even a description) with "must not specify anything other than name
-                // and generateName".
-                metadata: { type: 'object' },
+                // Only restrictions of name and generateName are allowed on metadata (kube-apiserver
+                // refuses even a description): the name rules sit on metadata.name, so their
+                // errors name that field.
+                metadata: { type: 'object', properties: { name: openAPISchema(ClusterName) } },
                 spec: { ...openAPISchema(TikvClusterSpec), default: {} },
                 status: openAPISchema(TikvClusterStatus),
               },
-              'x-kubernetes-validations': ROOT_VALIDATIONS,
             },
           },
         },

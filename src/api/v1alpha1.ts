@@ -5,12 +5,31 @@
 // Conventions for the CRD generator (src/api/crd.ts):
 //   - every field carries a description (`kubectl explain` shows it);
 //   - `.meta({ 'x-kubernetes-int-or-string': true })` marks Kubernetes quantities;
-//   - `.meta({ 'x-kubernetes-preserve-unknown-fields': true })` marks free-form objects;
-//   - `.meta({ 'x-kubernetes-validations': [...] })` carries CEL rules checked at admission;
+//   - `.meta({ 'x-tikv-config': true })` marks the free-form TOML config (src/api/config-shape.ts);
+//   - `withRules(schema, [...])` (src/api/rules.ts) adds a CEL rule checked at admission and
+//     the same check in TypeScript;
 //   - `.prefault({})` (not `.default({})`) so nested defaults are filled in code as the
 //     apiserver fills them at admission.
 import { z } from 'zod';
+import { CONFIG_MAX_KEY_DEPTH } from './config-shape.js';
 import { MAX_CLUSTER_NAME_LENGTH } from './limits.js';
+import { compareQuantities } from './quantity.js';
+import {
+  cel,
+  celIsQuantity,
+  celQuantity,
+  celString,
+  isDNS1123Label,
+  isDNS1123Subdomain,
+  isLabelValue,
+  isQualifiedName,
+  KINDS,
+  type QuantityBounds,
+  quantityOf,
+  quantityRule,
+  type Rule,
+  withRules,
+} from './rules.js';
 
 export const GROUP = 'tikv.org';
 export const VERSION = 'v1alpha1';
@@ -22,102 +41,453 @@ export const SHORT_NAMES = ['tkc'];
 
 export const DEFAULT_VERSION = 'v8.5.5';
 
-// Kubernetes resource.Quantity, as the apiserver's own regex accepts it.
-// Kubernetes resource.Quantity grammar (k8s.io/apimachinery/pkg/api/resource): a signed
-// decimal with a binary suffix (Ki..Ei), a decimal SI suffix (n, u, m, k, M..E) or an exponent.
-export const QUANTITY_PATTERN = '^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$';
+// --- quantities ------------------------------------------------------------------------
+// Checked by value, as the apiserver reads them (src/api/quantity.ts), within bounds that
+// keep every derived value exact and sensible (the block cache is 30% of the memory limit,
+// raftstore.capacity the volume size in MiB).
 
-const quantity = (description: string) =>
-  z
-    .union([z.string().regex(new RegExp(QUANTITY_PATTERN), 'must be a Kubernetes quantity such as 500m, 1Gi or 2'), z.number()])
-    .meta({ 'x-kubernetes-int-or-string': true, description });
+const CPU: QuantityBounds = {
+  min: '0',
+  minInclusive: false,
+  max: '10k',
+  intOrString: true,
+  message: 'must be a CPU quantity more than 0 and at most 10k (cores), such as 500m or 2',
+};
+const MEMORY: QuantityBounds = {
+  min: '1Mi',
+  minInclusive: true,
+  max: '1Pi',
+  intOrString: true,
+  message: 'must be a memory quantity from 1Mi to 1Pi, such as 512Mi or 2Gi (the suffix m means thousandths: 512m is 0.512 bytes)',
+};
+const STORAGE: QuantityBounds = {
+  min: '1Mi',
+  minInclusive: true,
+  max: '1Ei',
+  intOrString: false,
+  message: 'must be a size from 1Mi to 1Ei, such as 10Gi',
+};
+
+const quantity = (bounds: QuantityBounds, description: string) =>
+  withRules(z.union([z.string().max(64), z.number().int({ error: 'must be a whole number, or a quantity string such as "500m" or "0.5"' })]), [quantityRule(bounds)]).meta({
+    'x-kubernetes-int-or-string': true,
+    description,
+  });
 
 const ComputeResources = z
   .object({
-    cpu: quantity('CPU, in cores or millicores (e.g. 500m).').optional(),
-    memory: quantity('Memory, in bytes with an optional binary suffix (e.g. 512Mi, 2Gi).').optional(),
+    cpu: quantity(CPU, 'CPU, in cores or millicores (e.g. 500m), more than 0 and at most 10k.').optional(),
+    memory: quantity(MEMORY, 'Memory, in bytes with an optional binary suffix (e.g. 512Mi, 2Gi), from 1Mi to 1Pi.').optional(),
   })
   .strict();
 
-const Resources = z
-  .object({
-    requests: ComputeResources.describe('Minimum CPU and memory the scheduler reserves for each pod.').optional(),
-    limits: ComputeResources.describe(
-      'Maximum CPU and memory for each pod. For TiKV the memory limit also sizes the block cache (30% of it).',
-    ).optional(),
-  })
-  .strict();
+type ComputeResourcesOut = z.output<typeof ComputeResources>;
+type ResourcesOut = { requests?: ComputeResourcesOut; limits?: ComputeResourcesOut };
 
-const Storage = (defaultSize: string, what: string) =>
+/** core/v1 refuses a request above its limit; so does admission, naming the request. */
+const requestWithinLimit = (r: 'cpu' | 'memory'): Rule<ResourcesOut> => {
+  const req = `self.requests.${r}`;
+  const lim = `self.limits.${r}`;
+  return {
+    rule:
+      `!has(self.requests) || !has(self.limits) || !has(${req}) || !has(${lim}) || !${celIsQuantity(req)} || !${celIsQuantity(lim)} || ` +
+      `${celQuantity(req)}.compareTo(${celQuantity(lim)}) <= 0`,
+    message: `must not be more than limits.${r}`,
+    fieldPath: `.requests.${r}`,
+    check: (v) => {
+      const a = v.requests?.[r];
+      const b = v.limits?.[r];
+      const qa = a === undefined ? undefined : quantityOf(a);
+      const qb = b === undefined ? undefined : quantityOf(b);
+      return !qa || !qb || compareQuantities(qa, qb) <= 0;
+    },
+  };
+};
+
+const Resources = withRules(
   z
     .object({
-      size: z
-        .string()
-        .max(64)
-        .regex(new RegExp(QUANTITY_PATTERN), 'must be a Kubernetes quantity such as 1Gi')
-        .default(defaultSize)
-        .describe(`Size of each ${what} data volume (PersistentVolumeClaim). Immutable after creation.`)
-        .meta({
-          'x-kubernetes-validations': [
-            {
-              rule: 'self == oldSelf',
-              message: 'storage size is immutable: volumeClaimTemplates of a StatefulSet cannot change',
-            },
-          ],
-        }),
-      storageClassName: z
-        .string()
-        .min(1)
-        .max(253)
-        .optional()
-        .describe(`StorageClass of the ${what} data volumes; the cluster's default StorageClass when unset. Immutable after creation.`)
-        .meta({
-          'x-kubernetes-validations': [
-            {
-              rule: 'self == oldSelf',
-              message: 'storageClassName is immutable: volumeClaimTemplates of a StatefulSet cannot change',
-            },
-          ],
-        }),
+      requests: ComputeResources.describe('Minimum CPU and memory the scheduler reserves for each pod.').optional(),
+      limits: ComputeResources.describe(
+        'Maximum CPU and memory for each pod. For TiKV the memory limit also sizes the block cache (30% of it).',
+      ).optional(),
     })
-    .strict()
-    .describe(`Persistent storage for each ${what} pod. Volumes are kept when the TikvCluster is deleted.`)
-    .meta({
-      'x-kubernetes-validations': [
-        {
-          rule: 'has(self.storageClassName) == has(oldSelf.storageClassName)',
-          message: 'storageClassName cannot be added or removed after creation',
-        },
-      ],
-    });
+    .strict(),
+  [requestWithinLimit('cpu'), requestWithinLimit('memory')],
+);
 
-const Toleration = z
+// --- storage ---------------------------------------------------------------------------
+
+const storageSizeValid = (o: string) =>
+  `(${celIsQuantity(`${o}.size`, false)} && ${celQuantity(`${o}.size`, false)}.compareTo(quantity('${STORAGE.min}')) >= 0 && ` +
+  `${celQuantity(`${o}.size`, false)}.compareTo(quantity('${STORAGE.max}')) <= 0)`;
+/**
+ * Whether the old storage could have reached a StatefulSet. A StatefulSet's
+ * volumeClaimTemplates never change, so size and class are immutable; but a value today's
+ * rules refuse (say `0` from before they existed) never made a valid StatefulSet, and
+ * correcting it is allowed rather than leaving the cluster stuck.
+ */
+const oldStorageValid = `(has(oldSelf.size) && ${storageSizeValid('oldSelf')} && (!has(oldSelf.storageClassName) || ${cel.dns1123Subdomain('oldSelf.storageClassName')}))`;
+
+const Storage = (defaultSize: string, what: string) =>
+  withRules(
+    z
+      .object({
+        size: withRules(z.string().max(64), [quantityRule(STORAGE)])
+          .default(defaultSize)
+          .describe(
+            `Size of each ${what} data volume (PersistentVolumeClaim), from 1Mi to 1Ei. Immutable after creation (unless invalid).`,
+          ),
+        storageClassName: withRules(z.string().min(1).max(253), [
+          { rule: cel.dns1123Subdomain('self'), message: `must be ${KINDS.dns1123Subdomain}`, check: isDNS1123Subdomain },
+        ])
+          .optional()
+          .describe(
+            `StorageClass of the ${what} data volumes; the cluster's default StorageClass when unset. Immutable after creation (unless invalid).`,
+          ),
+      })
+      .strict()
+      .describe(`Persistent storage for each ${what} pod. Volumes are kept when the TikvCluster is deleted.`),
+    [
+      {
+        // has(): the apiserver also checks the rules against the schema's default, `{}`.
+        rule: `!has(self.size) || (has(oldSelf.size) && self.size == oldSelf.size) || !${oldStorageValid}`,
+        message: 'cannot change after creation: the volumeClaimTemplates of a StatefulSet are immutable',
+        fieldPath: '.size',
+      },
+      {
+        rule:
+          '(has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)) || ' +
+          `!${oldStorageValid}`,
+        message: 'cannot be set, changed or removed after creation: the volumeClaimTemplates of a StatefulSet are immutable',
+        fieldPath: '.storageClassName',
+      },
+    ],
+  );
+
+// --- scheduling: what core/v1 checks in a pod template, checked at admission --------------
+
+const labelKey = (description: string) =>
+  withRules(z.string().max(317), [{ rule: cel.qualifiedName('self'), message: `must be ${KINDS.labelKey}`, check: isQualifiedName }]).describe(
+    description,
+  );
+/** A label map (nodeSelector, matchLabels): label keys to label values. */
+const labelMap = (description: string, maxEntries: number) =>
+  withRules(z.record(z.string().max(317), z.string().max(63)), [
+    {
+      rule: `self.all(k, ${cel.qualifiedName('k')})`,
+      message: `each key must be ${KINDS.labelKey}`,
+      check: (m) => Object.keys(m).every(isQualifiedName),
+    },
+    {
+      rule: `self.all(k, ${cel.labelValue('self[k]')})`,
+      message: `each value must be ${KINDS.labelValue}`,
+      check: (m) => Object.values(m).every(isLabelValue),
+    },
+  ])
+    .refine((m) => Object.keys(m).length <= maxEntries, `must have at most ${maxEntries} entries`)
+    .describe(description)
+    .meta({ maxProperties: maxEntries });
+
+const Toleration = withRules(
+  z
+    .object({
+      key: z.string().max(317).optional().describe('Taint key the toleration applies to; empty matches all keys (with operator Exists).'),
+      operator: z.enum(['Exists', 'Equal']).optional().describe('Exists or Equal (default Equal).'),
+      value: z.string().max(63).optional().describe('Taint value the toleration matches (with operator Equal).'),
+      effect: z
+        .enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'])
+        .optional()
+        .describe('Taint effect to match; empty matches all effects.'),
+      tolerationSeconds: z
+        .number()
+        .int()
+        .optional()
+        .describe('For NoExecute: how long the pod stays bound after the taint appears.'),
+    })
+    .strict(),
+  [
+    {
+      rule: `!has(self.key) || self.key == '' || ${cel.qualifiedName('self.key')}`,
+      message: `must be ${KINDS.labelKey}`,
+      fieldPath: '.key',
+      check: (t) => !t.key || isQualifiedName(t.key),
+    },
+    {
+      rule: "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+      message: 'must be Exists when key is empty (an empty key with Exists tolerates every taint)',
+      fieldPath: '.operator',
+      check: (t) => !!t.key || t.operator === 'Exists',
+    },
+    {
+      rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+      message: 'must be empty when operator is Exists',
+      fieldPath: '.value',
+      check: (t) => t.operator !== 'Exists' || !t.value,
+    },
+    {
+      rule: `(has(self.operator) && self.operator == 'Exists') || !has(self.value) || ${cel.labelValue('self.value')}`,
+      message: `must be ${KINDS.labelValue}`,
+      fieldPath: '.value',
+      check: (t) => t.operator === 'Exists' || t.value === undefined || isLabelValue(t.value),
+    },
+    {
+      rule: "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+      message: 'must be NoExecute when tolerationSeconds is set',
+      fieldPath: '.effect',
+      check: (t) => t.tolerationSeconds === undefined || t.effect === 'NoExecute',
+    },
+  ],
+);
+
+// core/v1 Affinity, typed so admission checks what the StatefulSet's pod template validation
+// would refuse later (operators, values, weights, topology keys).
+
+const values = (max: number, description: string) => z.array(z.string().max(63)).max(max).optional().describe(description);
+
+const NodeSelectorRequirement = withRules(
+  z
+    .object({
+      key: labelKey('The node label key the requirement applies to.'),
+      operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']).describe('In, NotIn, Exists, DoesNotExist, Gt or Lt.'),
+      values: values(16, 'Values for In/NotIn (at least one), or the single integer for Gt/Lt; none for Exists/DoesNotExist.'),
+    })
+    .strict(),
+  [
+    {
+      rule: "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
+      message: 'must be given when operator is In or NotIn',
+      fieldPath: '.values',
+      check: (r) => !['In', 'NotIn'].includes(r.operator) || (r.values?.length ?? 0) > 0,
+    },
+    {
+      rule: "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
+      message: 'must be empty when operator is Exists or DoesNotExist',
+      fieldPath: '.values',
+      check: (r) => !['Exists', 'DoesNotExist'].includes(r.operator) || (r.values?.length ?? 0) === 0,
+    },
+    {
+      rule: "!(self.operator in ['Gt', 'Lt']) || (has(self.values) && size(self.values) == 1 && self.values[0].matches(r'^-?[0-9]{1,18}$'))",
+      message: 'must be exactly one integer when operator is Gt or Lt',
+      fieldPath: '.values',
+      check: (r) => !['Gt', 'Lt'].includes(r.operator) || (r.values?.length === 1 && /^-?[0-9]{1,18}$/.test(r.values[0] ?? '')),
+    },
+    {
+      rule: `!has(self.values) || self.values.all(v, ${cel.labelValue('v')})`,
+      message: `each value must be ${KINDS.labelValue}`,
+      fieldPath: '.values',
+      check: (r) => (r.values ?? []).every(isLabelValue),
+    },
+  ],
+);
+
+const NodeFieldSelectorRequirement = withRules(
+  z
+    .object({
+      key: z.literal('metadata.name').describe('The only node field that can be selected: metadata.name.'),
+      operator: z.enum(['In', 'NotIn']).describe('In or NotIn.'),
+      values: z.array(z.string().max(253)).min(1).max(1).describe('Exactly one node name.'),
+    })
+    .strict(),
+  [
+    {
+      rule: `self.values.all(v, ${cel.dns1123Subdomain('v')})`,
+      message: `each value must be ${KINDS.dns1123Subdomain} naming a node`,
+      fieldPath: '.values',
+      check: (r) => r.values.every(isDNS1123Subdomain),
+    },
+  ],
+);
+
+const NodeSelectorTerm = z
   .object({
-    key: z.string().optional().describe('Taint key the toleration applies to; empty matches all keys (with operator Exists).'),
-    operator: z.enum(['Exists', 'Equal']).optional().describe('Exists or Equal (default Equal).'),
-    value: z.string().optional().describe('Taint value the toleration matches (with operator Equal).'),
-    effect: z
-      .enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'])
-      .optional()
-      .describe('Taint effect to match; empty matches all effects.'),
-    tolerationSeconds: z
-      .number()
-      .int()
-      .optional()
-      .describe('For NoExecute: how long the pod stays bound after the taint appears.'),
+    matchExpressions: z.array(NodeSelectorRequirement).max(8).optional().describe('Requirements on node labels (all must hold).'),
+    matchFields: z.array(NodeFieldSelectorRequirement).max(4).optional().describe('Requirements on node fields (all must hold).'),
   })
   .strict();
 
-// Free-form TOML given as an object. Values must be representable in TOML.
+const NodeAffinity = z
+  .object({
+    requiredDuringSchedulingIgnoredDuringExecution: z
+      .object({
+        nodeSelectorTerms: z
+          .array(NodeSelectorTerm.describe('Requirements that all must hold.'))
+          .min(1)
+          .max(8)
+          .describe('Terms of which at least one must hold.'),
+      })
+      .strict()
+      .optional()
+      .describe('Nodes a pod may be scheduled to.'),
+    preferredDuringSchedulingIgnoredDuringExecution: z
+      .array(
+        z
+          .object({
+            weight: z.number().int().min(1).max(100).describe('Weight of the preference, 1-100.'),
+            preference: NodeSelectorTerm.describe('Requirements that all must hold.'),
+          })
+          .strict(),
+      )
+      .max(8)
+      .optional()
+      .describe('Nodes the scheduler prefers, by weight.'),
+  })
+  .strict();
+
+const LabelSelectorRequirement = withRules(
+  z
+    .object({
+      key: labelKey('The label key the requirement applies to.'),
+      operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']).describe('In, NotIn, Exists or DoesNotExist.'),
+      values: values(16, 'Values for In/NotIn (at least one); none for Exists/DoesNotExist.'),
+    })
+    .strict(),
+  [
+    {
+      rule: "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
+      message: 'must be given when operator is In or NotIn',
+      fieldPath: '.values',
+      check: (r) => !['In', 'NotIn'].includes(r.operator) || (r.values?.length ?? 0) > 0,
+    },
+    {
+      rule: "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
+      message: 'must be empty when operator is Exists or DoesNotExist',
+      fieldPath: '.values',
+      check: (r) => !['Exists', 'DoesNotExist'].includes(r.operator) || (r.values?.length ?? 0) === 0,
+    },
+    {
+      rule: `!has(self.values) || self.values.all(v, ${cel.labelValue('v')})`,
+      message: `each value must be ${KINDS.labelValue}`,
+      fieldPath: '.values',
+      check: (r) => (r.values ?? []).every(isLabelValue),
+    },
+  ],
+);
+
+const LabelSelector = (description: string) =>
+  z
+    .object({
+      matchLabels: labelMap('Labels the pods must have.', 16).optional(),
+      matchExpressions: z.array(LabelSelectorRequirement).max(8).optional().describe('Requirements on pod labels (all must hold).'),
+    })
+    .strict()
+    .describe(description);
+
+type PodAffinityTermOut = {
+  labelSelector?: { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string }> };
+  matchLabelKeys?: string[];
+  mismatchLabelKeys?: string[];
+};
+
+const labelKeys = (description: string) => z.array(labelKey('A pod label key.')).max(8).optional().describe(description);
+
+const PodAffinityTerm = withRules(
+  z
+    .object({
+      labelSelector: LabelSelector('The pods this term is about.').optional(),
+      namespaceSelector: LabelSelector('Namespaces of those pods, by namespace labels.').optional(),
+      namespaces: z
+        .array(
+          withRules(z.string().max(63), [{ rule: cel.dns1123Label('self'), message: `must be ${KINDS.dns1123Label}`, check: isDNS1123Label }]).describe(
+            'A namespace name.',
+          ),
+        )
+        .max(8)
+        .optional()
+        .describe("Namespaces of those pods; the pod's own namespace when empty."),
+      topologyKey: labelKey('Node label whose value defines "the same place" (e.g. kubernetes.io/hostname).'),
+      matchLabelKeys: labelKeys("Pod label keys whose values (taken from the incoming pod) are added to labelSelector with In."),
+      mismatchLabelKeys: labelKeys("Pod label keys whose values are added to labelSelector with NotIn."),
+    })
+    .strict(),
+  [
+    {
+      rule: '!has(self.matchLabelKeys) || size(self.matchLabelKeys) == 0 || has(self.labelSelector)',
+      message: 'must not be set without labelSelector',
+      fieldPath: '.matchLabelKeys',
+      check: (t: PodAffinityTermOut) => !t.matchLabelKeys?.length || !!t.labelSelector,
+    },
+    {
+      rule: '!has(self.mismatchLabelKeys) || size(self.mismatchLabelKeys) == 0 || has(self.labelSelector)',
+      message: 'must not be set without labelSelector',
+      fieldPath: '.mismatchLabelKeys',
+      check: (t: PodAffinityTermOut) => !t.mismatchLabelKeys?.length || !!t.labelSelector,
+    },
+    {
+      rule: '!has(self.matchLabelKeys) || !has(self.mismatchLabelKeys) || self.matchLabelKeys.all(k, !(k in self.mismatchLabelKeys))',
+      message: 'must not name a key that mismatchLabelKeys also names',
+      fieldPath: '.matchLabelKeys',
+      check: (t: PodAffinityTermOut) => !(t.matchLabelKeys ?? []).some((k) => (t.mismatchLabelKeys ?? []).includes(k)),
+    },
+    {
+      rule:
+        '!has(self.matchLabelKeys) || !has(self.labelSelector) || !has(self.labelSelector.matchLabels) || !has(self.labelSelector.matchExpressions) || ' +
+        'self.matchLabelKeys.all(k, !(k in self.labelSelector.matchLabels && self.labelSelector.matchExpressions.exists(e, e.key == k)))',
+      message: 'must not name a key that labelSelector uses in both matchLabels and matchExpressions',
+      fieldPath: '.matchLabelKeys',
+      check: (t: PodAffinityTermOut) =>
+        !(t.matchLabelKeys ?? []).some(
+          (k) => Object.hasOwn(t.labelSelector?.matchLabels ?? {}, k) && (t.labelSelector?.matchExpressions ?? []).some((e) => e.key === k),
+        ),
+    },
+  ],
+);
+
+const podAffinity = (what: string) =>
+  z
+    .object({
+      requiredDuringSchedulingIgnoredDuringExecution: z
+        .array(PodAffinityTerm.describe(`Pods this pod must be ${what}.`))
+        .max(8)
+        .optional()
+        .describe(`Terms that must all hold: the pod is scheduled only ${what} the pods they select.`),
+      preferredDuringSchedulingIgnoredDuringExecution: z
+        .array(
+          z
+            .object({
+              weight: z.number().int().min(1).max(100).describe('Weight of the preference, 1-100.'),
+              podAffinityTerm: PodAffinityTerm.describe(`Pods this pod should be ${what}.`),
+            })
+            .strict(),
+        )
+        .max(8)
+        .optional()
+        .describe(`Terms the scheduler prefers, by weight: ${what} the pods they select.`),
+    })
+    .strict();
+
+const Affinity = z
+  .object({
+    nodeAffinity: NodeAffinity.optional().describe('Which nodes the pods may or should run on.'),
+    podAffinity: podAffinity('near').optional().describe('Pods these pods should run near (same topology domain).'),
+    podAntiAffinity: podAffinity('away from').optional().describe('Pods these pods should run away from (other topology domains).'),
+  })
+  .strict();
+
+// --- free-form config ---------------------------------------------------------------------
+
+const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A TOML tree written as an object. Kept as the very object that was read (so every key,
+ * `__proto__` included, and every exact integer reaches the rendered TOML); how deeply it
+ * may nest is src/api/config-shape.ts, checked in validate.ts and, at admission, by the
+ * schema crd.ts builds for the `x-tikv-config` marker.
+ */
 const TomlConfig = (component: string) =>
   z
-    .record(z.string(), z.unknown())
+    .unknown()
+    .refine(isTable, 'must be an object (a TOML table)')
+    .transform((v) => v as Record<string, unknown>)
     .optional()
     .describe(
       `${component} configuration as a TOML tree written as an object (e.g. {log: {level: info}}); rendered into the ${component} config file. ` +
+        `Tables nest at most ${CONFIG_MAX_KEY_DEPTH} keys deep; array items are scalars or tables/arrays of scalars. ` +
         'Operator-managed addresses and paths are passed as flags and cannot be overridden here.',
     )
-    .meta({ 'x-kubernetes-preserve-unknown-fields': true });
+    .meta({ 'x-tikv-config': true });
+
+const IMAGE_RE = '^[A-Za-z0-9][A-Za-z0-9._/:@-]*$';
 
 const componentFields = (component: 'PD' | 'TiKV', defaults: { image: string; storage: string; resources: object }) => ({
   replicas: z
@@ -127,9 +497,13 @@ const componentFields = (component: 'PD' | 'TiKV', defaults: { image: string; st
     .max(99)
     .default(3)
     .describe(`Number of ${component} ${component === 'PD' ? 'members' : 'stores'}.`),
-  image: z
-    .string()
-    .min(1)
+  image: withRules(z.string().min(1).max(512), [
+    {
+      rule: `self.matches(${celString(IMAGE_RE)})`,
+      message: 'must be an image reference such as pingcap/pd or registry.example.com:5000/pingcap/tikv (no spaces)',
+      check: (s) => new RegExp(IMAGE_RE).test(s),
+    },
+  ])
     .default(defaults.image)
     .describe(
       `${component} image repository; the tag comes from spec.version. An image that already carries a tag or digest is used as-is.`,
@@ -139,18 +513,11 @@ const componentFields = (component: 'PD' | 'TiKV', defaults: { image: string; st
     `CPU and memory for each ${component} pod. Defaults are sized so 3 PD + 3 TiKV fit a laptop kind cluster.`,
   ),
   config: TomlConfig(component),
-  nodeSelector: z
-    .record(z.string(), z.string())
-    .optional()
-    .describe(`Node labels every ${component} pod's node must have.`),
-  tolerations: z.array(Toleration).optional().describe(`Tolerations of the ${component} pods.`),
-  affinity: z
-    .record(z.string(), z.unknown())
-    .optional()
-    .describe(
-      `Affinity of the ${component} pods (a core/v1 Affinity). Replaces the default soft anti-affinity that spreads pods across nodes.`,
-    )
-    .meta({ 'x-kubernetes-preserve-unknown-fields': true }),
+  nodeSelector: labelMap(`Node labels every ${component} pod's node must have.`, 64).optional(),
+  tolerations: z.array(Toleration).max(32).optional().describe(`Tolerations of the ${component} pods.`),
+  affinity: Affinity.optional().describe(
+    `Affinity of the ${component} pods (a core/v1 Affinity). Replaces the default soft anti-affinity that spreads pods across nodes.`,
+  ),
 });
 
 export const PDSpec = z
@@ -175,11 +542,17 @@ export const TiKVSpec = z
   .strict()
   .describe('The TiKV stores: the distributed key-value storage nodes.');
 
+const VERSION_RE = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$';
+
 export const TikvClusterSpec = z
   .object({
-    version: z
-      .string()
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a valid image tag such as v8.5.5')
+    version: withRules(z.string().max(128), [
+      {
+        rule: `self.matches(${celString(VERSION_RE)})`,
+        message: 'must be an image tag such as v8.5.5: letters, digits, "_", "." and "-", not starting with "." or "-"',
+        check: (s) => new RegExp(VERSION_RE).test(s),
+      },
+    ])
       .default(DEFAULT_VERSION)
       .describe('PD and TiKV version; the image tag of both components.'),
     paused: z
@@ -295,15 +668,27 @@ export const TikvClusterStatus = z
   .strict()
   .describe('Observed state of the TiKV cluster, kept true from PD by the operator.');
 
+const DNS1035_LABEL_RE = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
+
+/** metadata.name: the CRD carries these rules on metadata.name itself, so the apiserver's error names it. */
+export const ClusterName = withRules(z.string(), [
+  {
+    rule: `self.size() <= ${MAX_CLUSTER_NAME_LENGTH}`,
+    message: `must be at most ${MAX_CLUSTER_NAME_LENGTH} characters: the StatefulSet's controller-revision-hash label "<name>-tikv-<10-character hash>" must fit in 63`,
+    check: (s) => s.length <= MAX_CLUSTER_NAME_LENGTH,
+  },
+  {
+    rule: `self.matches(${celString(DNS1035_LABEL_RE)})`,
+    message: 'must be a DNS-1035 label (lowercase letters, digits and "-", starting with a letter and ending with a letter or digit): Service names derive from it',
+    check: (s) => new RegExp(DNS1035_LABEL_RE).test(s),
+  },
+]).describe(
+  `Name of the cluster: a DNS-1035 label of at most ${MAX_CLUSTER_NAME_LENGTH} characters; the names of its StatefulSets, Services and ConfigMaps derive from it.`,
+);
+
 const ObjectMeta = z
   .object({
-    name: z
-      .string()
-      .max(MAX_CLUSTER_NAME_LENGTH, `must be at most ${MAX_CLUSTER_NAME_LENGTH} characters so every derived object name fits Kubernetes limits`)
-      .regex(
-        /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
-        'must be a DNS-1035 label: lowercase letters, digits and "-", starting with a letter and ending with a letter or digit',
-      ),
+    name: ClusterName,
     namespace: z.string().optional(),
     uid: z.string().optional(),
     generation: z.number().int().optional(),

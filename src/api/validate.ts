@@ -3,6 +3,7 @@
 // slipped past the CRD, e.g. one created before a CRD upgrade).
 import { stringify as tomlStringify } from 'smol-toml';
 import type { z } from 'zod';
+import { configTreeIssues } from './config-shape.js';
 import { type TikvCluster, TikvClusterSchema } from './v1alpha1.js';
 
 export interface FieldIssue {
@@ -44,25 +45,23 @@ function zodIssues(error: z.ZodError): FieldIssue[] {
 function issueMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_union') {
-    // Quantities are string-or-number: report the string branch's reason.
-    const branch = issue.errors.find((errs) => errs.length > 0 && errs.every((e) => e.code !== 'invalid_type'));
+    // Quantities are string-or-integer: report the reason of the branch the value's type took
+    // (a branch that failed only on the type is not it; a fraction fails the integer check).
+    const took = (e: z.core.$ZodIssue) => e.code !== 'invalid_type' || e.expected === 'int';
+    const branch = issue.errors.find((errs) => errs.length > 0 && errs.every(took));
     if (branch?.[0]) return branch[0].message;
     return 'must be a Kubernetes quantity such as 500m, 1Gi or 2';
   }
   return issue.message;
 }
 
-/** Checks that a free-form config tree can be written as TOML (no nulls, no mixed tables). */
+/**
+ * Checks that a free-form config tree can be written as TOML and has the allowed shape
+ * (config-shape.ts, without recursion: a tree may be nested thousands of levels deep).
+ */
 function tomlIssues(config: Record<string, unknown> | undefined, path: string): FieldIssue[] {
   if (!config) return [];
-  const issues: FieldIssue[] = [];
-  const walk = (v: unknown, p: string) => {
-    if (v === null || v === undefined) issues.push({ path: p, message: 'null is not representable in TOML; remove the key instead' });
-    else if (Array.isArray(v)) for (const [i, x] of v.entries()) walk(x, `${p}[${i}]`);
-    else if (typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${p}.${k}`);
-    else if (typeof v === 'number' && !Number.isFinite(v)) issues.push({ path: p, message: 'must be a finite number' });
-  };
-  walk(config, path);
+  const issues = configTreeIssues(config, path, MAX_ISSUES);
   if (issues.length === 0) {
     try {
       tomlStringify(config);
@@ -73,15 +72,23 @@ function tomlIssues(config: Record<string, unknown> | undefined, path: string): 
   return issues;
 }
 
+/** More than this many issues are summarized: a condition message has a size limit. */
+const MAX_ISSUES = 20;
+
+function capped(issues: FieldIssue[]): FieldIssue[] {
+  if (issues.length <= MAX_ISSUES) return issues;
+  return [...issues.slice(0, MAX_ISSUES), { path: '', message: `and ${issues.length - MAX_ISSUES} more problems` }];
+}
+
 export function validateTikvCluster(obj: unknown): ValidationResult {
   const parsed = TikvClusterSchema.safeParse(obj);
-  if (!parsed.success) return { ok: false, issues: zodIssues(parsed.error) };
+  if (!parsed.success) return { ok: false, issues: capped(zodIssues(parsed.error)) };
   const value = parsed.data;
   const issues = [
     ...tomlIssues(value.spec.pd.config, 'spec.pd.config'),
     ...tomlIssues(value.spec.tikv.config, 'spec.tikv.config'),
   ];
-  return issues.length ? { ok: false, issues } : { ok: true, value };
+  return issues.length ? { ok: false, issues: capped(issues) } : { ok: true, value };
 }
 
 /** Like validateTikvCluster, but throws a TikvClusterValidationError naming `source`. */

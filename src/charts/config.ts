@@ -1,23 +1,29 @@
 // Rendering of the PD and TiKV config files from spec.*.config.
 import { createHash } from 'node:crypto';
 import { stringify as tomlStringify } from 'smol-toml';
-import { parseQuantity, type PDSpec, type TiKVSpec, toMiB } from '../api/index.js';
+import { ceilInteger, type PDSpec, type TiKVSpec } from '../api/index.js';
+import { type QuantityValue, quantityOf } from '../api/rules.js';
 
 type Tree = Record<string, unknown>;
 
-const BLOCK_CACHE_SHARE = 0.3;
+/** The block cache gets 3/10 of the memory limit, computed exactly in whole bytes. */
+const BLOCK_CACHE_SHARE = { num: 3n, den: 10n };
+const MiB = 1n << 20n;
 const FALLBACK_BLOCK_CACHE = '256MiB';
 
 const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Merges `over` onto `under`, recursing into tables; values in `over` win, arrays are replaced whole. */
+/**
+ * Merges `over` onto `under`, recursing into tables; values in `over` win, arrays are replaced
+ * whole. Keys are defined, not assigned, so a user's `__proto__` key stays a key.
+ */
 export function deepMerge(under: Tree, over: Tree): Tree {
-  const out: Tree = { ...under };
+  const out = new Map(Object.entries(under));
   for (const [k, v] of Object.entries(over)) {
-    const base = out[k];
-    out[k] = isTree(base) && isTree(v) ? deepMerge(base, v) : v;
+    const base = out.get(k);
+    out.set(k, isTree(base) && isTree(v) ? deepMerge(base, v) : v);
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 // Keys are sorted so the same config renders (and hashes) the same whether it came
@@ -38,23 +44,24 @@ function renderToml(tree: Tree, source: string): string {
   return `# Rendered by tikv-operator from ${source}.\n${body ? `${body}\n` : ''}`;
 }
 
-/** A quantity from a validated spec as a number; names the field if it still cannot be parsed. */
-function quantity(value: string | number, path: string): number {
-  try {
-    return parseQuantity(value);
-  } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`);
-  }
+/** Bytes of a quantity from a validated spec, rounded up to a whole byte; names the field if it is not a quantity. */
+function bytes(value: QuantityValue, path: string): bigint {
+  const q = quantityOf(value);
+  if (!q) throw new Error(`${path}: ${JSON.stringify(value)} is not a Kubernetes quantity`);
+  return ceilInteger(q);
 }
+
+/** Whole MiB as TiKV and PD write sizes (e.g. `614MiB`), at least 1. */
+const toMiB = (n: bigint) => `${n >= MiB ? n / MiB : 1n}MiB`;
 
 /** `storage.block-cache.capacity`: a share of the memory limit, so several TiKVs per node do not OOM. */
 export function blockCacheCapacity(tikv: TiKVSpec): string {
   const { limits, requests } = tikv.resources;
   if (limits?.memory !== undefined) {
-    return toMiB(quantity(limits.memory, 'spec.tikv.resources.limits.memory') * BLOCK_CACHE_SHARE);
+    return toMiB((bytes(limits.memory, 'spec.tikv.resources.limits.memory') * BLOCK_CACHE_SHARE.num) / BLOCK_CACHE_SHARE.den);
   }
   if (requests?.memory !== undefined) {
-    return toMiB(quantity(requests.memory, 'spec.tikv.resources.requests.memory') * BLOCK_CACHE_SHARE);
+    return toMiB((bytes(requests.memory, 'spec.tikv.resources.requests.memory') * BLOCK_CACHE_SHARE.num) / BLOCK_CACHE_SHARE.den);
   }
   return FALLBACK_BLOCK_CACHE;
 }
@@ -68,7 +75,7 @@ export function tikvDefaults(tikv: TiKVSpec): Tree {
     rocksdb: { 'max-open-files': 256 },
     raftdb: { 'max-open-files': 256 },
     storage: { 'reserve-space': '0MB', 'block-cache': { capacity: blockCacheCapacity(tikv) } },
-    raftstore: { capacity: toMiB(quantity(tikv.storage.size, 'spec.tikv.storage.size')) },
+    raftstore: { capacity: toMiB(bytes(tikv.storage.size, 'spec.tikv.storage.size')) },
   };
 }
 

@@ -45,31 +45,63 @@ const labelUpTo = (max: number, first: string) =>
 const clusterName = labelUpTo(MAX_CLUSTER_NAME_LENGTH, LOWER);
 const namespace = labelUpTo(63, `${LOWER}${DIGITS}`);
 
-const binarySize = fc
-  .tuple(fc.integer({ min: 1, max: 2048 }), fc.constantFrom('Ki', 'Mi', 'Gi', 'Ti', 'k', 'M', 'G', ''))
-  .map(([n, unit]) => `${n}${unit}`);
-const storageSize = fc.oneof(binarySize, fc.constantFrom('1.5Gi', '500M', '1e9'));
-const cpu = fc.oneof(
-  fc.integer({ min: 1, max: 4000 }).map((n) => `${n}m`),
-  fc.integer({ min: 1, max: 16 }),
-  fc.constantFrom(0.5, '1.5'),
+// Quantities within the CRD's bounds: memory and storage from 1Mi, CPU above 0.
+const size = (maxUnit: 'Ti' | 'Pi') =>
+  fc
+    .tuple(fc.integer({ min: 2, max: 1024 }), fc.constantFrom('Mi', 'Gi', ...(maxUnit === 'Pi' ? ['Ti'] : []), 'M', 'G'))
+    .map(([n, unit]) => `${n}${unit}`);
+const storageSize = fc.oneof(size('Pi'), fc.constantFrom('1.5Gi', '500M', '1e9', '1048576'));
+const memory = fc.oneof(size('Ti'), fc.constantFrom(1 << 30, '1.5Gi'));
+/** CPU in millicores, with the spellings the apiserver accepts. */
+const cpu = fc.integer({ min: 1, max: 16_000 }).chain((m) =>
+  fc.constantFrom<string | number>(`${m}m`, ...(m % 1000 === 0 ? [m / 1000, `${m / 1000}`] : []), ...(m % 100 === 0 ? [`${m / 1000}`] : [])),
 );
-const computeResources = fc.record({ cpu, memory: binarySize }, { requiredKeys: [] });
+/** Requests and limits, each request at most its limit (core/v1 refuses more). */
+const resources = fc
+  .record(
+    {
+      cpu: fc.tuple(fc.integer({ min: 1, max: 8000 }), fc.integer({ min: 0, max: 8000 })),
+      memory: fc.tuple(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 0, max: 4096 })),
+    },
+    { requiredKeys: [] },
+  )
+  .chain((r) =>
+    fc.record(
+      {
+        requests: fc.record(
+          { ...(r.cpu ? { cpu: fc.constant(`${r.cpu[0]}m`) } : {}), ...(r.memory ? { memory: fc.constant(`${r.memory[0]}Mi`) } : {}) },
+          { requiredKeys: [] },
+        ),
+        limits: fc.record(
+          {
+            ...(r.cpu ? { cpu: fc.constant(`${r.cpu[0] + r.cpu[1]}m`) } : { cpu }),
+            ...(r.memory ? { memory: fc.constant(`${r.memory[0] + r.memory[1]}Mi`) } : { memory }),
+          },
+          { requiredKeys: [] },
+        ),
+      },
+      { requiredKeys: [] },
+    ),
+  );
 
 const tomlKey = fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/);
 const tomlScalar = fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.boolean(), fc.array(fc.integer(), { maxLength: 3 }));
 const tomlTree = fc.letrec((tie) => ({
-  tree: fc.dictionary(tomlKey, fc.oneof({ arbitrary: tomlScalar, weight: 3 }, { arbitrary: tie('tree'), weight: 1 }), { maxKeys: 4 }),
+  tree: fc.dictionary(tomlKey, fc.oneof({ maxDepth: 6 }, { arbitrary: tomlScalar, weight: 3 }, { arbitrary: tie('tree'), weight: 1 }), {
+    maxKeys: 4,
+  }),
 })).tree;
 
-const toleration = fc.record(
-  {
-    key: tomlKey,
-    operator: fc.constantFrom('Exists', 'Equal'),
-    value: fc.string({ maxLength: 10 }),
-    effect: fc.constantFrom('NoSchedule', 'PreferNoSchedule', 'NoExecute'),
-  },
-  { requiredKeys: ['key'] },
+const labelKey = fc.stringMatching(/^([a-z0-9]+\.)?[a-z]([a-z0-9-]{0,14}[a-z0-9])?$/).map((k) => (k.includes('.') ? `${k}/x` : k));
+const labelValue = fc.stringMatching(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,8}[A-Za-z0-9])?)?$/);
+const toleration = fc.oneof(
+  fc.record({ key: labelKey, operator: fc.constant('Exists'), effect: fc.constantFrom('NoSchedule', 'PreferNoSchedule', 'NoExecute') }, {
+    requiredKeys: ['key'],
+  }),
+  fc.record(
+    { key: labelKey, operator: fc.constant('Equal'), value: labelValue, effect: fc.constantFrom('NoSchedule', 'PreferNoSchedule', 'NoExecute') },
+    { requiredKeys: ['key'] },
+  ),
 );
 
 const component = fc.record(
@@ -77,9 +109,9 @@ const component = fc.record(
     replicas: fc.integer({ min: 1, max: MAX_REPLICAS }),
     image: fc.constantFrom('pingcap/pd', 'localhost:5000/x', 'registry.example.com/team/tikv:v1', 'img@sha256:0123'),
     storage: fc.record({ size: storageSize, storageClassName: labelUpTo(63, LOWER) }, { requiredKeys: [] }),
-    resources: fc.record({ requests: computeResources, limits: computeResources }, { requiredKeys: [] }),
+    resources,
     config: tomlTree,
-    nodeSelector: fc.dictionary(tomlKey, fc.string({ maxLength: 10 }), { maxKeys: 2 }),
+    nodeSelector: fc.dictionary(labelKey, labelValue, { maxKeys: 2 }),
     tolerations: fc.array(toleration, { maxLength: 2 }),
   },
   { requiredKeys: [] },

@@ -441,7 +441,7 @@ describe('synthesize: pod spec safety', () => {
   it('uses exactly the spec resources, quantities as strings, with no plus-28 defaults', () => {
     const objects = synthesize(
       cluster('basic', {
-        pd: { resources: { requests: { cpu: 0.5, memory: '300Mi' } } },
+        pd: { resources: { requests: { cpu: '0.5', memory: '300Mi' } } },
         tikv: { resources: { requests: { cpu: '250m' }, limits: { cpu: 2, memory: '1Gi' } } },
       }),
     );
@@ -501,7 +501,7 @@ describe('synthesize: pod spec safety', () => {
   });
 
   it('passes nodeSelector, tolerations and affinity from the spec through unchanged', () => {
-    const affinity = { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, preference: { matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] } }] } };
+    const affinity = { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, preference: { matchExpressions: [{ key: 'disk', operator: 'In' as const, values: ['ssd'] }] } }] } };
     const tolerations = [{ key: 'dedicated', operator: 'Equal' as const, value: 'tikv', effect: 'NoSchedule' as const }];
     const objects = synthesize(cluster('basic', { tikv: { nodeSelector: { disk: 'ssd' }, tolerations, affinity } }));
     const podSpec = statefulSet(objects, 'basic-tikv').spec?.template.spec;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { buildCRD, CRD_FILE, renderCRDYaml } from '../../src/api/crd.js';
+import { CONFIG_MAX_KEY_DEPTH } from '../../src/api/config-shape.js';
 import { MAX_CLUSTER_NAME_LENGTH } from '../../src/api/limits.js';
 
 type Schema = Record<string, unknown> & { properties?: Record<string, Schema>; items?: Schema };
@@ -47,7 +48,35 @@ describe('CRD', () => {
     for (const [p, s] of fields(root)) {
       const typed = typeof s.type === 'string' || s['x-kubernetes-int-or-string'] === true;
       expect(typed, `${p} must have a type`).toBe(true);
-      if (s['x-kubernetes-preserve-unknown-fields']) expect(s.additionalProperties, p).toBeUndefined();
+    }
+  });
+
+  it('bounds the depth of spec.*.config with untyped levels down to CONFIG_MAX_KEY_DEPTH', () => {
+    for (const c of ['pd', 'tikv']) {
+      const config = root.properties!.spec!.properties![c]!.properties!.config!;
+      expect(config).toMatchObject({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
+      // Follow the table chain: one additionalProperties per allowed key level, then a leaf.
+      let node = config.additionalProperties as Schema;
+      let levels = 1;
+      while (node.additionalProperties) {
+        expect(node['x-kubernetes-preserve-unknown-fields']).toBe(true);
+        expect(node.items, 'array items have their own, fixed shape').toBeDefined();
+        node = node.additionalProperties as Schema;
+        levels++;
+      }
+      expect(levels).toBe(CONFIG_MAX_KEY_DEPTH);
+      expect(node).toEqual({ 'x-kubernetes-preserve-unknown-fields': true, maxProperties: 0, maxItems: 0 });
+    }
+  });
+
+  it('checks values with CEL rules that carry a message, never with a raw pattern', () => {
+    // A pattern's error shows the regex; a CEL rule's shows its message (issue 12).
+    const spec = root.properties!.spec!;
+    expect(JSON.stringify(spec)).not.toContain('"pattern"');
+    for (const [p, s] of [['metadata.name', root.properties!.metadata!.properties!.name!] as [string, Schema], ...fields(spec)]) {
+      for (const r of (s['x-kubernetes-validations'] as Array<{ rule: string; message?: string }> | undefined) ?? []) {
+        expect(r.message, `${p}: ${r.rule}`).toMatch(/\w/);
+      }
     }
   });
 
@@ -62,12 +91,17 @@ describe('CRD', () => {
     expect(spec.properties!.pd!.properties!.image!.default).toBe('pingcap/pd');
   });
 
-  it('keeps storage immutable and names short enough with CEL rules', () => {
+  it('keeps storage immutable and names short enough with CEL rules that name their field', () => {
     const storage = root.properties!.spec!.properties!.tikv!.properties!.storage!;
-    const rules = (s: Schema) => (s['x-kubernetes-validations'] as Array<{ rule: string }> | undefined)?.map((r) => r.rule) ?? [];
-    expect(rules(storage.properties!.size!)).toContain('self == oldSelf');
-    expect(rules(storage.properties!.storageClassName!)).toContain('self == oldSelf');
-    expect(rules(root).join(' ')).toContain(`self.metadata.name.size() <= ${MAX_CLUSTER_NAME_LENGTH}`);
+    type R = { rule: string; fieldPath?: string };
+    const rules = (s: Schema) => (s['x-kubernetes-validations'] as R[] | undefined) ?? [];
+    const transitions = rules(storage).filter((r) => r.rule.includes('oldSelf'));
+    expect(transitions.map((r) => r.fieldPath).sort()).toEqual(['.size', '.storageClassName']);
+    expect(transitions.find((r) => r.fieldPath === '.size')?.rule).toContain('self.size == oldSelf.size');
+    // The name rules sit on metadata.name, so the apiserver's error names that field, not <nil>.
+    expect(rules(root)).toEqual([]);
+    const name = root.properties!.metadata!.properties!.name!;
+    expect(rules(name).map((r) => r.rule)).toContain(`self.size() <= ${MAX_CLUSTER_NAME_LENGTH}`);
     expect(MAX_CLUSTER_NAME_LENGTH).toBe(47);
   });
 

@@ -173,7 +173,7 @@ describe('synth: bad input writes nothing and names the file and field', () => {
 
   it('rejects a quantity that looks numeric but is not one (1.2.3Gi)', async () => {
     const file = write('odd.yaml', clusterYaml('odd', '    storage:\n      size: 1.2.3Gi\n'));
-    await expectRejected(['-f', file], 'odd.yaml (document 1, odd): spec.tikv.storage.size: must be a Kubernetes quantity such as 1Gi');
+    await expectRejected(['-f', file], 'odd.yaml (document 1, odd): spec.tikv.storage.size: must be a size from 1Mi to 1Ei, such as 10Gi');
   });
 
   it('rejects the same namespace/name defined twice, naming both places', async () => {

@@ -6,8 +6,7 @@
 // applied, and a different hash means apply again.
 import { createHash } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { QUANTITY_PATTERN } from '../../api/v1alpha1.js';
-import { parseQuantity } from '../../api/quantity.js';
+import { compareQuantities, parseQuantity, resourceListCanonical } from '../../api/quantity.js';
 import type { KubeObject } from '../../charts/types.js';
 import { kubeJSON } from './raw.js';
 import { resourcePath } from './resources.js';
@@ -40,20 +39,26 @@ export function stampHashes(desired: KubeObject): KubeObject {
   return { ...hashed, metadata: { ...hashed.metadata, annotations: { ...annotations, [APPLIED_HASH_ANNOTATION]: contentHash(hashed) } } };
 }
 
-const QUANTITY = new RegExp(QUANTITY_PATTERN);
+/**
+ * A quantity in a core/v1 ResourceList: container requests/limits and volumeClaimTemplate
+ * storage. Only there does the apiserver rewrite the value (`1.5Gi` -> `1536Mi`, `1000E` ->
+ * `1`); anywhere else a different string is a different value.
+ */
+const RESOURCE_LIST_FIELD = /(^|\.)resources\.(requests|limits)\.[^.[\]]+$/;
 
-/** The apiserver canonicalizes quantities (`1000m` -> `1`), so compare them by value. */
-function sameScalar(live: unknown, desired: unknown): boolean {
-  if (live === desired) return true;
-  if (typeof desired !== 'string' && typeof desired !== 'number') return false;
-  if (typeof live !== 'string' && typeof live !== 'number') return false;
-  const looksLikeQuantity = (v: string | number) => typeof v === 'number' || QUANTITY.test(v);
-  if (!looksLikeQuantity(live) || !looksLikeQuantity(desired)) return false;
+/** Whether the live value is what the apiserver stores for `desired`, compared by value. */
+function sameQuantity(live: string | number, desired: string | number): boolean {
   try {
-    return parseQuantity(live) === parseQuantity(desired);
+    return compareQuantities(parseQuantity(String(live).trim()), parseQuantity(resourceListCanonical(desired))) === 0;
   } catch {
     return false;
   }
+}
+
+function sameScalar(live: unknown, desired: unknown, path: string): boolean {
+  if (live === desired) return true;
+  const scalar = (v: unknown): v is string | number => typeof v === 'string' || typeof v === 'number';
+  return scalar(live) && scalar(desired) && RESOURCE_LIST_FIELD.test(path) && sameQuantity(live, desired);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -90,7 +95,7 @@ export function difference(live: unknown, desired: unknown, path = ''): string |
     }
     return undefined;
   }
-  return sameScalar(live, desired) ? undefined : `${path}: ${JSON.stringify(live)} != ${JSON.stringify(desired)}`;
+  return sameScalar(live, desired, path) ? undefined : `${path}: ${JSON.stringify(live)} != ${JSON.stringify(desired)}`;
 }
 
 /** Whether `live` already holds every field of `desired` with an equal value (see difference). */

@@ -39,9 +39,36 @@ describe('contains (skip-apply check)', () => {
     expect(contains(more, desired)).toBe(false);
   });
 
-  it('does not treat non-quantity strings as equal by value', () => {
+  it('compares strings outside resource lists as strings: a ConfigMap value 1Gi is not 1024Mi', () => {
     expect(contains({ v: 'abc' }, { v: 'abd' })).toBe(false);
-    expect(contains({ v: '1Gi' }, { v: '1024Mi' })).toBe(true);
+    expect(contains({ v: '1Gi' }, { v: '1024Mi' })).toBe(false);
+    expect(contains({ data: { size: '1' } }, { data: { size: '1000m' } })).toBe(false);
+  });
+
+  // The strings the apiserver writes back for these were read from kube-apiserver 1.36
+  // (test/integration/quantity.test.ts checks the port against it for generated values).
+  const container = (resources: unknown) => ({ spec: { template: { spec: { containers: [{ name: 'tikv', resources }] } } } });
+  const claim = (storage: unknown) => ({ spec: { volumeClaimTemplates: [{ metadata: { name: 'tikv' }, spec: { resources: { requests: { storage } } } }] } });
+  it.each([
+    ['100000000000000000000Ei', '9223372036854775807'],
+    ['8Ei', '9223372036854775807'],
+    ['0.0000000001', '1m'],
+    ['1000E', '1'],
+    ['1.5Gi', '1536Mi'],
+    ['+1Gi', '+1Gi'],
+    [2, '2'],
+    ['1500u', '2m'],
+  ])('treats a desired %s as the live %s the apiserver stored for it (no endless patching)', (desired, live) => {
+    expect(contains(container({ limits: { memory: live } }), container({ limits: { memory: desired } }))).toBe(true);
+    expect(contains(container({ requests: { cpu: live } }), container({ requests: { cpu: desired } }))).toBe(true);
+    expect(contains(claim(live), claim(desired))).toBe(true);
+  });
+
+  it('still sees a real change of a quantity', () => {
+    expect(contains(container({ limits: { memory: '1536Mi' } }), container({ limits: { memory: '1.6Gi' } }))).toBe(false);
+    expect(contains(container({ requests: { cpu: '1m' } }), container({ requests: { cpu: '2m' } }))).toBe(false);
+    expect(contains(claim('10Gi'), claim('11Gi'))).toBe(false);
+    expect(contains(claim('10Gi'), claim('not-a-quantity'))).toBe(false);
   });
 });
 
