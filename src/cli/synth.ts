@@ -55,10 +55,67 @@ function describeSource(file: string, index: number, doc: unknown): string {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** Alias expansions allowed per document (yaml's own default): more is an alias bomb. */
+const MAX_ALIAS_COUNT = 100;
+
+/** What went wrong, in words: the yaml library's resource limits speak in stack traces otherwise. */
+function yamlProblem(message: string): string {
+  if (/Maximum call stack size exceeded/.test(message)) return 'nested too deeply to read (no TikvCluster needs more than a few dozen levels)';
+  if (/Excessive alias count/.test(message)) {
+    return `too many alias expansions (more than ${MAX_ALIAS_COUNT}): the aliases multiply the document (a YAML "billion laughs" bomb)`;
+  }
+  return message;
+}
+
 function yamlErrorText(file: string, e: { message: string; linePos?: [{ line: number; col: number }, ...unknown[]] }): string {
   const where = e.linePos ? `${file}:${e.linePos[0].line}:${e.linePos[0].col}` : file;
   const message = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '');
-  return `${where}: ${message}`;
+  return `${where}: ${yamlProblem(message)}`;
+}
+
+/**
+ * Integers are read as bigints (so 9007199254740993 in a config stays exact) and turned
+ * back into numbers where that is exact. Iterative, and visiting each object once: aliases
+ * may share or even cycle.
+ */
+function exactIntegers(root: unknown): unknown {
+  const safe = (v: unknown) =>
+    typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  const seen = new WeakSet<object>();
+  const stack: unknown[] = [root];
+  while (stack.length) {
+    const node = stack.pop();
+    if (typeof node !== 'object' || node === null || seen.has(node)) continue;
+    seen.add(node);
+    const entries = node as Record<string, unknown>;
+    for (const k of Object.keys(entries)) {
+      entries[k] = safe(entries[k]);
+      stack.push(entries[k]);
+    }
+  }
+  return safe(root);
+}
+
+/** The documents of a YAML text as plain values, or error messages naming the file and place. */
+function readYaml(file: string, text: string): { values: unknown[]; errors: string[] } {
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try {
+    // Parsed as YAML 1.1, the way kubectl reads the same file: `on` is a boolean there.
+    docs = parseAllDocuments(text, { version: '1.1', intAsBigInt: true });
+  } catch (e) {
+    return { values: [], errors: [`${file}: ${yamlProblem((e as Error).message)}`] };
+  }
+  const syntaxErrors = (Array.isArray(docs) ? docs : [docs]).flatMap((d) => d.errors.map((e) => yamlErrorText(file, e)));
+  if (syntaxErrors.length || !Array.isArray(docs)) return { values: [], errors: syntaxErrors };
+  const values: unknown[] = [];
+  for (const [i, d] of docs.entries()) {
+    try {
+      values.push(exactIntegers(d.toJS({ maxAliasCount: MAX_ALIAS_COUNT })));
+    } catch (e) {
+      return { values: [], errors: [`${file} (document ${i + 1}): ${yamlProblem((e as Error).message)}`] };
+    }
+  }
+  return { values, errors: [] };
 }
 
 /** Checks one parsed document and returns the defaulted cluster, or error messages. */
@@ -87,15 +144,12 @@ async function loadFile(file: string, cwd: string): Promise<{ clusters: LoadedCl
   } catch (e) {
     return { clusters: [], errors: [`${file}: cannot read: ${(e as Error).message}`] };
   }
-  // Parsed as YAML 1.1, the way kubectl reads the same file: `on` is a boolean there.
-  const docs = parseAllDocuments(text, { version: '1.1' });
-  const syntaxErrors = docs.flatMap((d) => d.errors.map((e) => yamlErrorText(file, e)));
-  if (syntaxErrors.length) return { clusters: [], errors: syntaxErrors };
+  const read = readYaml(file, text);
+  if (read.errors.length) return { clusters: [], errors: read.errors };
 
   const clusters: LoadedCluster[] = [];
   const errors: string[] = [];
-  docs.forEach((d, i) => {
-    const value: unknown = d.toJS();
+  read.values.forEach((value, i) => {
     if (value === null || value === undefined) return;
     const source = describeSource(file, i + 1, value);
     const loaded = loadDocument(value, source);

@@ -14,6 +14,7 @@ import type { OperatorMetrics } from './metrics.js';
 import { createPDResolver, type PDClient, type PDResolver } from './pd/client.js';
 import { type ObjectStore, TikvClusterReconciler, type TikvClusterObject } from './reconcile/reconciler.js';
 import { Controller, createInformer, type Informer, LeaderElector, objectKey } from './runtime/index.js';
+import { parseExactJSON } from './runtime/exact-json.js';
 import type { Logger } from './runtime/log.js';
 
 export interface OperatorOptions {
@@ -73,9 +74,10 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
     }
     const abort = new AbortController();
     const writes = writeGuard(abort.signal);
-    const informer = <T extends KubernetesObject>(kind: string, labelSelector?: string) =>
-      createInformer<T>({ kc: opts.kc, path: path(kind), labelSelector, log: log.child({ informer: kind }) });
-    const clusters = informer<TikvClusterObject & KubernetesObject>(KIND);
+    const informer = <T extends KubernetesObject>(kind: string, labelSelector?: string, parse?: (text: string) => unknown) =>
+      createInformer<T>({ kc: opts.kc, path: path(kind), labelSelector, parse, log: log.child({ informer: kind }) });
+    // Exact integers: spec.*.config values beyond 2^53 reach the rendered TOML as written.
+    const clusters = informer<TikvClusterObject & KubernetesObject>(KIND, undefined, parseExactJSON);
     const owned = Object.fromEntries(OWNED_KINDS.map((k) => [k, informer<KubernetesObject>(k, MANAGED_SELECTOR)])) as Record<
       (typeof OWNED_KINDS)[number],
       Informer<KubernetesObject>

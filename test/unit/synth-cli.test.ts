@@ -99,6 +99,19 @@ describe('synth: good input', () => {
     expect(parseAllDocuments(stdout).map((d) => d.toJS())).toEqual(parsed);
   });
 
+  it('renders config integers beyond 2^53 exactly and keeps every key, __proto__ included', async () => {
+    const file = write(
+      'exact.yaml',
+      clusterYaml('exact', '    config:\n      raftstore: {region-split-size: 9007199254740993}\n      __proto__: {x: 1}\n'),
+    );
+    const { code, stdout } = await synth(['-f', file]);
+    expect(code).toBe(0);
+    const cm = readAsKubectl(stdout).find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'exact-tikv');
+    const toml: string = cm.data['tikv.toml'];
+    expect(toml).toContain('region-split-size = 9007199254740993\n');
+    expect(toml).toContain('[__proto__]\nx = 1\n');
+  });
+
   it('with no -f renders examples/basic.yaml into dist/', async () => {
     mkdirSync(path.join(dir, 'examples'));
     cpSync(path.join(repoRoot, 'examples/basic.yaml'), path.join(dir, 'examples/basic.yaml'));
@@ -174,6 +187,38 @@ describe('synth: bad input writes nothing and names the file and field', () => {
   it('rejects a quantity that looks numeric but is not one (1.2.3Gi)', async () => {
     const file = write('odd.yaml', clusterYaml('odd', '    storage:\n      size: 1.2.3Gi\n'));
     await expectRejected(['-f', file], 'odd.yaml (document 1, odd): spec.tikv.storage.size: must be a size from 1Mi to 1Ei, such as 10Gi');
+  });
+
+  it('refuses a YAML alias bomb with a clear error instead of a stack trace', async () => {
+    const levels = ['      a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]'];
+    for (let i = 1; i < 10; i++) levels.push(`      a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+    const file = write('bomb.yaml', clusterYaml('bomb', `    config:\n${levels.join('\n')}\n`));
+    const stderr = await expectRejected(['-f', file], /^bomb\.yaml \(document 1\): too many alias expansions \(more than 100\)/m);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('refuses YAML nested too deeply to parse, naming the file and place', async () => {
+    const n = 5000;
+    const file = write('deep.yaml', clusterYaml('deep', `    config: ${'{a: '.repeat(n)}1${'}'.repeat(n)}\n`));
+    const stderr = await expectRejected(['-f', file], /^deep\.yaml:\d+:\d+: nested too deeply to read/m);
+    expect(stderr).not.toContain('Maximum call stack');
+  });
+
+  it('refuses a config nested deeper than the CRD allows, with the field path', async () => {
+    const file = write('nine.yaml', clusterYaml('nine', `    config: ${'{a: '.repeat(9)}1${'}'.repeat(9)}\n`));
+    await expectRejected(['-f', file], 'nine.yaml (document 1, nine): spec.tikv.config.a.a.a.a.a.a.a.a: nested too deeply: config tables nest at most 8 keys deep');
+  });
+
+  it('refuses a memory limit whose derived block cache would not be a number (1e308)', async () => {
+    const file = write('huge.yaml', clusterYaml('huge', '    resources:\n      limits:\n        memory: 1e308\n'));
+    await expectRejected(['-f', file], 'huge.yaml (document 1, huge): spec.tikv.resources.limits.memory: must be a memory quantity from 1Mi to 1Pi');
+  });
+
+  it('refuses non-positive storage sizes (they would fail the StatefulSet and then be immutable)', async () => {
+    for (const size of ['0', '0Gi', '-0', '-1Gi']) {
+      const file = write(`size${size}.yaml`, clusterYaml('size', `    storage:\n      size: "${size}"\n`));
+      await expectRejected(['-f', file], 'spec.tikv.storage.size: must be a size from 1Mi to 1Ei');
+    }
   });
 
   it('rejects the same namespace/name defined twice, naming both places', async () => {

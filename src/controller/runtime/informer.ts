@@ -24,6 +24,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   maxRestartDelayMs?: number;
   /** A list whose connection stays silent this long fails (and is retried). */
   listTimeoutMs?: number;
+  /** Parses list bodies and watch events; JSON.parse unless given (e.g. parseExactJSON). */
+  parse?: (text: string) => unknown;
   log: Logger;
 }
 
@@ -43,6 +45,7 @@ interface WatchHooks {
   timeoutSeconds: number;
   graceMs: number;
   log: Logger;
+  parse?: (text: string) => unknown;
   /** A watch is being opened; ListWatch has applied any list that preceded it. */
   onOpening(): void;
   /** The server accepted a watch. */
@@ -110,7 +113,7 @@ export class BoundedWatch extends Watch {
   private deliver(line: string, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void): void {
     if (!line.trim()) return;
     try {
-      const event = JSON.parse(line) as { type: string; object: unknown };
+      const event = (this.hooks.parse ?? JSON.parse)(line) as { type: string; object: unknown };
       callback(event.type, event.object, event);
     } catch (err) {
       this.hooks.log.error({ err }, 'dropped a watch event that could not be handled');
@@ -130,7 +133,8 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   const maxRestartDelayMs = options.maxRestartDelayMs ?? 30_000;
   const list: ListFn<T> =
     options.list ??
-    ((selector) => kubeGetJSON(kc, path, { labelSelector: selector }, { idleTimeoutMs: options.listTimeoutMs ?? 60_000 }));
+    ((selector) =>
+      kubeGetJSON(kc, path, { labelSelector: selector }, { idleTimeoutMs: options.listTimeoutMs ?? 60_000, parse: options.parse }));
 
   let running = false;
   let synced = false;
@@ -142,6 +146,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     timeoutSeconds: options.watchTimeoutSeconds ?? 240,
     graceMs: options.watchGraceMs ?? 30_000,
     log,
+    parse: options.parse,
     onOpening: () => {
       if (synced) return;
       synced = true;

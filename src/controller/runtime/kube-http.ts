@@ -28,6 +28,8 @@ export interface KubeRequestOptions {
   /** A string is sent as is; anything else as JSON. */
   body?: unknown;
   contentType?: string;
+  /** How kubeGetJSON parses the body; JSON.parse unless given. */
+  parse?: (text: string) => unknown;
 }
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -70,7 +72,7 @@ export async function kubeGetJSON<T>(kc: KubeConfig, path: string, query: Query,
   const res = await kubeGet(kc, path, query, options);
   const body = await readBody(res);
   if (res.statusCode !== 200) throw new KubeHttpError(res.statusCode ?? 0, body, path);
-  return JSON.parse(body) as T;
+  return (options.parse ?? JSON.parse)(body) as T;
 }
 
 export async function readBody(res: http.IncomingMessage): Promise<string> {

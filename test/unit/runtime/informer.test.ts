@@ -88,6 +88,28 @@ describe('createInformer', () => {
     expect(inf.list()).toEqual([]);
   });
 
+  it('parses list bodies and watch events with the parse option when given', async () => {
+    collection.upsert(configMap('listed', { v: '1' }));
+    const texts: string[] = [];
+    const inf = informer({
+      parse: (text) => {
+        texts.push(text);
+        // Marks what it parsed, so the cache shows the option's result was used.
+        const obj = JSON.parse(text) as { items?: ConfigMap[]; object?: ConfigMap };
+        for (const o of [...(obj.items ?? []), ...(obj.object ? [obj.object] : [])]) o.data.parsedBy = 'option';
+        return obj;
+      },
+    });
+    await inf.start();
+    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    collection.upsert(configMap('watched', { v: '2' }));
+    await vi.waitFor(() => expect(names(inf)).toEqual(['listed', 'watched']));
+    expect((inf.get('listed', 'ns') as ConfigMap).data.parsedBy).toBe('option');
+    expect((inf.get('watched', 'ns') as ConfigMap).data.parsedBy).toBe('option');
+    expect(texts.some((t) => t.includes('"ConfigMapList"'))).toBe(true);
+    expect(texts.some((t) => t.includes('"ADDED"'))).toBe(true);
+  });
+
   it('bounds every watch and sends the label selector with both list and watch', async () => {
     collection.upsert(configMap('mine'));
     collection.upsert(configMap('other', {}, { app: 'else' }));
