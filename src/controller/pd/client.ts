@@ -3,7 +3,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { names } from '../../api/names.js';
-import { decodePDBody, PDError, pdCount, pdEnum, pdErrorFromResponse, pdFloat, pdId } from './json.js';
+import { decodePDBody, PDError, pdAnswer, pdCount, pdEnum, pdErrorFromResponse, pdFloat, pdId } from './json.js';
 import { directTransport, serviceProxyPath, serviceProxyTransport } from './transport.js';
 
 // --- transport ------------------------------------------------------------------------
@@ -114,7 +114,9 @@ export interface PDClient {
   replicationConfig(): Promise<PDReplicationConfig>;
   /**
    * DELETE /pd/api/v1/store/{id}: asks PD to take the store offline (PD moves its regions
-   * away, then makes it a Tombstone). `gone` when PD no longer knows it (404/410).
+   * away, then makes it a Tombstone). `gone` only when PD itself says it does not know the
+   * store (404 ErrStoreNotFound) or has removed it (410 ErrStoreRemoved); any other 404, say
+   * the API server's proxy not finding the Service, is an error.
    */
   deleteStore(id: string): Promise<'offline' | 'gone'>;
   /**
@@ -122,7 +124,7 @@ export interface PDClient {
    * Offline (node_state Removing). PD refuses once it is a Tombstone; that is an error.
    */
   cancelStoreRemoval(id: string): Promise<void>;
-  /** DELETE /pd/api/v1/members/name/{name}; `gone` when it was not a member (404). */
+  /** DELETE /pd/api/v1/members/name/{name}; `gone` when PD says it is not a member (404 "not found, pd: <name>"). */
   deleteMember(name: string): Promise<'removed' | 'gone'>;
   /** POST /pd/api/v1/leader/transfer/{name}; asynchronous, poll the leader. */
   transferLeader(name: string): Promise<void>;
@@ -131,7 +133,7 @@ export interface PDClient {
    * the store's Raft leaders away. Adds the store to the one scheduler if it exists.
    */
   evictLeader(storeId: string): Promise<void>;
-  /** DELETE /pd/api/v1/schedulers/evict-leader-scheduler-{id}; `gone` when it was not evicted. */
+  /** DELETE /pd/api/v1/schedulers/evict-leader-scheduler-{id}; `gone` when PD says it was not evicted. */
   removeEvictLeader(storeId: string): Promise<'removed' | 'gone'>;
   /** The store ids the evict-leader scheduler holds (none when the scheduler does not exist). */
   evictLeaderStores(): Promise<string[]>;
@@ -393,50 +395,70 @@ export class HttpPDClient implements PDClient {
   }
 
   async deleteStore(id: string): Promise<'offline' | 'gone'> {
-    const status = await this.write('DELETE', `/pd/api/v1/store/${encodeURIComponent(id)}`, [404, 410]);
-    return status === 404 || status === 410 ? 'gone' : 'offline';
+    const gone = await this.writeUnlessGone('DELETE', `/pd/api/v1/store/${encodeURIComponent(id)}`, [
+      { status: 404, pd: (b) => pdAnswer.says(b, /ErrStoreNotFound|^store \d+ not found/) },
+      { status: 410, pd: (b) => pdAnswer.says(b, /ErrStoreRemoved|ErrStoreTombstone|has been removed/) },
+    ]);
+    return gone ? 'gone' : 'offline';
   }
 
   async cancelStoreRemoval(id: string): Promise<void> {
-    await this.write('POST', `/pd/api/v1/store/${encodeURIComponent(id)}/state?state=Up`, []);
+    await this.write('POST', `/pd/api/v1/store/${encodeURIComponent(id)}/state?state=Up`);
   }
 
   async deleteMember(name: string): Promise<'removed' | 'gone'> {
-    const status = await this.write('DELETE', `/pd/api/v1/members/name/${encodeURIComponent(name)}`, [404]);
-    return status === 404 ? 'gone' : 'removed';
+    const gone = await this.writeUnlessGone('DELETE', `/pd/api/v1/members/name/${encodeURIComponent(name)}`, [
+      { status: 404, pd: (b) => pdAnswer.says(b, /^not found, pd: /) },
+    ]);
+    return gone ? 'gone' : 'removed';
   }
 
   async transferLeader(name: string): Promise<void> {
-    await this.write('POST', `/pd/api/v1/leader/transfer/${encodeURIComponent(name)}`, []);
+    await this.write('POST', `/pd/api/v1/leader/transfer/${encodeURIComponent(name)}`);
   }
 
   async evictLeader(storeId: string): Promise<void> {
     // PD decodes store_id as a JSON number (a string is "missing store id"); written as
     // text so an id above 2^53 stays exact.
     const id = decimalId(storeId);
-    await this.write('POST', EVICT_LEADER_ADD_PATH, [], `{"name":"${EVICT_LEADER_SCHEDULER}","store_id":${id}}`);
+    await this.write('POST', EVICT_LEADER_ADD_PATH, `{"name":"${EVICT_LEADER_SCHEDULER}","store_id":${id}}`);
   }
 
   async removeEvictLeader(storeId: string): Promise<'removed' | 'gone'> {
-    const status = await this.write('DELETE', `/pd/api/v1/schedulers/${EVICT_LEADER_SCHEDULER}-${decimalId(storeId)}`, [404]);
-    return status === 404 ? 'gone' : 'removed';
+    // PD forwards this to .../scheduler-config/evict-leader-scheduler/delete/{id} and passes
+    // that status on with a `null` body; a PD that answers itself gives its error string.
+    const gone = await this.writeUnlessGone('DELETE', `/pd/api/v1/schedulers/${EVICT_LEADER_SCHEDULER}-${decimalId(storeId)}`, [
+      { status: 404, pd: (b) => pdAnswer.isNull(b) || pdAnswer.isNotFoundPage(b) || pdAnswer.says(b, /\[PD:/) },
+    ]);
+    return gone ? 'gone' : 'removed';
   }
 
   async evictLeaderStores(): Promise<string[]> {
     const path = `/pd/api/v1/scheduler-config/${EVICT_LEADER_SCHEDULER}/list`;
     const { status, body } = await this.send('GET', path);
-    // No scheduler, no config: PD answers 404.
-    if (status === 404) return [];
+    // No scheduler, no config: PD's scheduler-config handler answers Go's "404 page not found".
+    if (status === 404 && (pdAnswer.isNotFoundPage(body) || pdAnswer.says(body, /ErrSchedulerNotFound/))) return [];
     if (status < 200 || status > 299) throw pdErrorFromResponse('GET', path, status, body);
     const decoded = decodePDBody(EvictLeaderListBody, 'GET', path, status, body);
     return Object.keys(decoded['store-id-ranges'] ?? {}).sort(compareIds);
   }
 
-  /** A write whose `accepted` non-2xx statuses are answers, not errors. */
-  private async write(method: string, path: string, accepted: number[], requestBody?: string): Promise<number> {
+  /** A write; a non-2xx answer is an error. */
+  private async write(method: string, path: string, requestBody?: string): Promise<void> {
     const { status, body } = await this.send(method, path, requestBody);
-    if ((status < 200 || status > 299) && !accepted.includes(status)) throw pdErrorFromResponse(method, path, status, body);
-    return status;
+    if (status < 200 || status > 299) throw pdErrorFromResponse(method, path, status, body);
+  }
+
+  /**
+   * A write whose target may already be gone: true when PD itself says so (a status and a
+   * body that is PD's, see pdAnswer), false on success; anything else is an error. Through
+   * the service proxy a 404 may be the API server's, which says nothing about PD's state.
+   */
+  private async writeUnlessGone(method: string, path: string, gone: Array<{ status: number; pd: (body: string) => boolean }>): Promise<boolean> {
+    const { status, body } = await this.send(method, path);
+    if (status >= 200 && status <= 299) return false;
+    if (gone.some((g) => g.status === status && g.pd(body))) return true;
+    throw pdErrorFromResponse(method, path, status, body);
   }
 
   private async get<S extends z.ZodType>(schema: S, path: string): Promise<z.output<S>> {

@@ -108,9 +108,50 @@ export function errorDetailOfBody(body: string): string {
 
 const truncate = (s: string) => (s.length > MAX_DETAIL ? `${s.slice(0, MAX_DETAIL)}…` : s);
 
-/** A PDError for a non-2xx answer. */
+/**
+ * Whether the body is a Kubernetes Status object: the API server's own answer (through its
+ * service proxy: `services "x" not found`, no endpoints, ...), never PD's.
+ */
+export function isKubernetesStatus(body: string): boolean {
+  try {
+    const v = JSON.parse(body) as Record<string, unknown> | null;
+    return typeof v === 'object' && v !== null && v.kind === 'Status' && typeof v.apiVersion === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * PD's own words, for telling "PD says it is gone" from any other 404. PD v8.5.5 answers
+ * errors with a JSON string (`h.rd.JSON(w, status, err.Error())`), a forwarded scheduler
+ * delete with `null`, and an unknown scheduler-config path with Go's plain "404 page not found".
+ */
+export const pdAnswer = {
+  /** A JSON string matching `pattern`, e.g. `"not found, pd: basic-pd-3"`. */
+  says(body: string, pattern: RegExp): boolean {
+    try {
+      const v: unknown = JSON.parse(body);
+      return typeof v === 'string' && pattern.test(v);
+    } catch {
+      return false;
+    }
+  },
+  /** PD's redirect of DELETE /schedulers/evict-leader-scheduler-{id}: the inner status, body `null`. */
+  isNull: (body: string) => body.trim() === 'null',
+  /** Go's http.NotFound, which PD's scheduler-config handler gives for a scheduler that does not exist. */
+  isNotFoundPage: (body: string) => body.trim() === '404 page not found',
+};
+
+/** A PDError for a non-2xx answer; says so when the API server answered instead of PD. */
 export function pdErrorFromResponse(method: string, path: string, status: number, body: string): PDError {
-  return new PDError({ kind: 'HTTP', status, method, path, detail: errorDetailOfBody(body) });
+  const detail = errorDetailOfBody(body);
+  return new PDError({
+    kind: 'HTTP',
+    status,
+    method,
+    path,
+    detail: isKubernetesStatus(body) ? `the API server answered, not PD: ${detail}` : detail,
+  });
 }
 
 /**

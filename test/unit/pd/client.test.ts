@@ -10,7 +10,8 @@ function fakeTransport(routes: Record<string, Route>) {
   const transport: PDTransport = async (path, init) => {
     calls.push({ path, init });
     const route = routes[path];
-    return route ? { status: route.status ?? 200, body: route.body } : { status: 404, body: '"404 page not found"' };
+    // PD's router answers an unknown path with Go's http.NotFound.
+    return route ? { status: route.status ?? 200, body: route.body } : { status: 404, body: '404 page not found\n' };
   };
   return { transport, calls };
 }
@@ -208,10 +209,12 @@ describe('HttpPDClient writes (scale-in)', () => {
     expect(await new HttpPDClient(transport).replicationConfig()).toEqual({ maxReplicas: 3, locationLabels: ['zone', 'host'] });
   });
 
-  it('offlines a store with DELETE, treating 404 and 410 as already gone', async () => {
+  it("offlines a store with DELETE, treating PD's own 404 and 410 as already gone", async () => {
+    // PD v8.5.5's bodies (server/api/store.go responseStoreErr: err.Error() as a JSON string).
     const { transport, calls } = fakeTransport({
       '/pd/api/v1/store/5': { body: '"The store is set as Offline."' },
-      '/pd/api/v1/store/6': { status: 410, body: '"store 6 has been removed"' },
+      '/pd/api/v1/store/6': { status: 410, body: '"[PD:core:ErrStoreRemoved]store 6 has been removed"' },
+      '/pd/api/v1/store/7': { status: 404, body: '"[PD:core:ErrStoreNotFound]store 7 not found"' },
     });
     const pd = new HttpPDClient(transport);
     expect(await pd.deleteStore('5')).toBe('offline');
@@ -240,9 +243,10 @@ describe('HttpPDClient writes (scale-in)', () => {
     expect(calls.map((c) => `${c.init.method} ${c.path}`)).toEqual(['POST /pd/api/v1/store/5/state?state=Up', 'POST /pd/api/v1/store/6/state?state=Up']);
   });
 
-  it('removes a member by name (404 = not a member) and transfers leadership with POST', async () => {
+  it('removes a member by name (PD\'s 404 "not found, pd: <name>" = not a member) and transfers leadership with POST', async () => {
     const { transport, calls } = fakeTransport({
       '/pd/api/v1/members/name/basic-pd-2': { body: '"removed, pd: basic-pd-2"' },
+      '/pd/api/v1/members/name/basic-pd-9': { status: 404, body: '"not found, pd: basic-pd-9"' },
       '/pd/api/v1/leader/transfer/basic-pd-0': { body: '"The transfer command is submitted."' },
     });
     const pd = new HttpPDClient(transport);
@@ -280,8 +284,11 @@ describe('HttpPDClient evict-leader scheduler (rolling upgrades)', () => {
     expect(isPDError(err) && err.status).toBe(500);
   });
 
-  it('removes a store from the scheduler with DELETE, 404 meaning it was not evicted', async () => {
-    const { transport, calls } = fakeTransport({ '/pd/api/v1/schedulers/evict-leader-scheduler-5': { body: 'null' } });
+  it('removes a store from the scheduler with DELETE, PD\'s forwarded 404 meaning it was not evicted', async () => {
+    const { transport, calls } = fakeTransport({
+      '/pd/api/v1/schedulers/evict-leader-scheduler-5': { body: 'null' },
+      '/pd/api/v1/schedulers/evict-leader-scheduler-6': { status: 404, body: 'null' },
+    });
     const pd = new HttpPDClient(transport);
     expect(await pd.removeEvictLeader('5')).toBe('removed');
     expect(await pd.removeEvictLeader('6')).toBe('gone');
@@ -298,6 +305,44 @@ describe('HttpPDClient evict-leader scheduler (rolling upgrades)', () => {
     expect(await new HttpPDClient(fakeTransport({}).transport).evictLeaderStores()).toEqual([]);
     const err = await new HttpPDClient(fakeTransport({ [path]: { status: 500, body: '"boom"' } }).transport).evictLeaderStores().catch((e: unknown) => e);
     expect(isPDError(err) && err.status).toBe(500);
+  });
+});
+
+describe('HttpPDClient: only PD\'s word counts as "gone"', () => {
+  // What kube-apiserver answers through its service proxy when the Service is missing.
+  const apiserver404 = JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'services "basic-pd" not found',
+    reason: 'NotFound',
+    details: { name: 'basic-pd', kind: 'services' },
+    code: 404,
+  });
+  const everyPath = (status: number, body: string): PDTransport => async () => ({ status, body });
+
+  it.each([
+    ['deleteMember', (pd: HttpPDClient) => pd.deleteMember('basic-pd-3')],
+    ['deleteStore', (pd: HttpPDClient) => pd.deleteStore('5')],
+    ['removeEvictLeader', (pd: HttpPDClient) => pd.removeEvictLeader('5')],
+    ['evictLeaderStores', (pd: HttpPDClient) => pd.evictLeaderStores()],
+  ])("%s: the API server's 404 (a Status object) is an error saying who answered", async (_, call) => {
+    const err = await call(new HttpPDClient(everyPath(404, apiserver404))).catch((e: unknown) => e);
+    expect(isPDError(err) && err.status).toBe(404);
+    expect((err as PDError).message).toContain('the API server answered, not PD: services "basic-pd" not found');
+  });
+
+  it.each([
+    ['deleteMember', (pd: HttpPDClient) => pd.deleteMember('basic-pd-3'), 404, '"[PD:core:ErrStoreNotFound]store 5 not found"'],
+    ['deleteStore', (pd: HttpPDClient) => pd.deleteStore('5'), 404, '"not found, pd: basic-pd-3"'],
+    ['deleteStore', (pd: HttpPDClient) => pd.deleteStore('5'), 404, '404 page not found\n'],
+    ['deleteStore', (pd: HttpPDClient) => pd.deleteStore('5'), 410, '<html>Gone</html>'],
+    ['removeEvictLeader', (pd: HttpPDClient) => pd.removeEvictLeader('5'), 404, '<html>not found</html>'],
+    ['evictLeaderStores', (pd: HttpPDClient) => pd.evictLeaderStores(), 404, '"something else"'],
+  ])('%s: a 404/410 whose body is not what PD says for this call is an error', async (_, call, status, body) => {
+    const err = await call(new HttpPDClient(everyPath(status, body))).catch((e: unknown) => e);
+    expect(isPDError(err) && err.status).toBe(status);
   });
 });
 
