@@ -238,7 +238,7 @@ function compareDecimal(a: bigint, ea: number, b: bigint, eb: number): number {
     const y = abs(b) * pow10(eb - e);
     mag = x === y ? 0 : x < y ? -1 : 1;
   }
-  return sa < 0 ? -mag : mag;
+  return sa < 0 ? 0 - mag : mag;
 }
 
 export function compareQuantities(a: Quantity, b: Quantity): number {

@@ -61,7 +61,7 @@ function issueMessage(issue: z.core.$ZodIssue): string {
  */
 function tomlIssues(config: Record<string, unknown> | undefined, path: string): FieldIssue[] {
   if (!config) return [];
-  const issues = configTreeIssues(config, path, MAX_ISSUES);
+  const issues = configTreeIssues(config, path, MAX_ISSUES + 1);
   if (issues.length === 0) {
     try {
       tomlStringify(config);
@@ -77,7 +77,7 @@ const MAX_ISSUES = 20;
 
 function capped(issues: FieldIssue[]): FieldIssue[] {
   if (issues.length <= MAX_ISSUES) return issues;
-  return [...issues.slice(0, MAX_ISSUES), { path: '', message: `and ${issues.length - MAX_ISSUES} more problems` }];
+  return [...issues.slice(0, MAX_ISSUES), { path: '', message: `more problems not shown (the first ${MAX_ISSUES} are)` }];
 }
 
 export function validateTikvCluster(obj: unknown): ValidationResult {
