@@ -60,16 +60,18 @@ const readyColumn = (name: string, path: string, description: string, priority =
   ...(priority ? { priority } : {}),
 });
 
-export function buildCRD(): Schema {
+/** `group` only for tests that need a second copy of the CRD beside the real one. */
+export function buildCRD(opts: { group?: string } = {}): Schema {
+  const group = opts.group ?? GROUP;
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: {
-      name: CRD_NAME,
+      name: `${PLURAL}.${group}`,
       labels: { 'app.kubernetes.io/name': 'tikv-operator', 'app.kubernetes.io/part-of': 'tikv-operator' },
     },
     spec: {
-      group: GROUP,
+      group,
       names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES, categories: ['tikv'] },
       scope: 'Namespaced',
       versions: [
