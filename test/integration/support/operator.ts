@@ -92,12 +92,14 @@ export async function startTestOperator(opts: {
   leaderElection?: boolean;
   identity?: string;
   namespace?: string;
+  /** Where the operator logs; silent unless TEST_OPERATOR_LOG names a level. */
+  log?: pino.Logger;
 }): Promise<TestOperator> {
   await installOperatorPrerequisites();
   const sa = await createServiceAccountKubeconfig(OPERATOR_NAMESPACE, OPERATOR_NAME);
   const handle = startOperator({
     kc: sa.kc,
-    log: pino({ level: process.env.TEST_OPERATOR_LOG ?? 'silent' }),
+    log: opts.log ?? pino({ level: process.env.TEST_OPERATOR_LOG ?? 'silent' }),
     namespace: opts.namespace,
     pd: opts.pd.resolve,
     leaderElection: opts.leaderElection
