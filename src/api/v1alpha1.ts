@@ -245,15 +245,8 @@ const Toleration = withRules(
 
 const values = (max: number, description: string) => z.array(z.string().max(63)).max(max).optional().describe(description);
 
-const NodeSelectorRequirement = withRules(
-  z
-    .object({
-      key: labelKey('The node label key the requirement applies to.'),
-      operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']).describe('In, NotIn, Exists, DoesNotExist, Gt or Lt.'),
-      values: values(16, 'Values for In/NotIn (at least one), or the single integer for Gt/Lt; none for Exists/DoesNotExist.'),
-    })
-    .strict(),
-  [
+/** What core/v1 checks in both node and label selector requirements: values fit the operator. */
+const requirementRules: Rule<{ operator: string; values?: string[] }>[] = [
     {
       rule: "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
       message: 'must be given when operator is In or NotIn',
@@ -267,16 +260,28 @@ const NodeSelectorRequirement = withRules(
       check: (r) => !['Exists', 'DoesNotExist'].includes(r.operator) || (r.values?.length ?? 0) === 0,
     },
     {
-      rule: "!(self.operator in ['Gt', 'Lt']) || (has(self.values) && size(self.values) == 1 && self.values[0].matches(r'^-?[0-9]{1,18}$'))",
-      message: 'must be exactly one integer when operator is Gt or Lt',
-      fieldPath: '.values',
-      check: (r) => !['Gt', 'Lt'].includes(r.operator) || (r.values?.length === 1 && /^-?[0-9]{1,18}$/.test(r.values[0] ?? '')),
-    },
-    {
       rule: `!has(self.values) || self.values.all(v, ${cel.labelValue('v')})`,
       message: `each value must be ${KINDS.labelValue}`,
       fieldPath: '.values',
       check: (r) => (r.values ?? []).every(isLabelValue),
+    },
+];
+
+const NodeSelectorRequirement = withRules(
+  z
+    .object({
+      key: labelKey('The node label key the requirement applies to.'),
+      operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']).describe('In, NotIn, Exists, DoesNotExist, Gt or Lt.'),
+      values: values(16, 'Values for In/NotIn (at least one), or the single integer for Gt/Lt; none for Exists/DoesNotExist.'),
+    })
+    .strict(),
+  [
+    ...requirementRules,
+    {
+      rule: "!(self.operator in ['Gt', 'Lt']) || (has(self.values) && size(self.values) == 1 && self.values[0].matches(r'^-?[0-9]{1,18}$'))",
+      message: 'must be exactly one integer when operator is Gt or Lt',
+      fieldPath: '.values',
+      check: (r) => !['Gt', 'Lt'].includes(r.operator) || (r.values?.length === 1 && /^-?[0-9]{1,18}$/.test(r.values[0] ?? '')),
     },
   ],
 );
@@ -343,24 +348,7 @@ const LabelSelectorRequirement = withRules(
     })
     .strict(),
   [
-    {
-      rule: "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
-      message: 'must be given when operator is In or NotIn',
-      fieldPath: '.values',
-      check: (r) => !['In', 'NotIn'].includes(r.operator) || (r.values?.length ?? 0) > 0,
-    },
-    {
-      rule: "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
-      message: 'must be empty when operator is Exists or DoesNotExist',
-      fieldPath: '.values',
-      check: (r) => !['Exists', 'DoesNotExist'].includes(r.operator) || (r.values?.length ?? 0) === 0,
-    },
-    {
-      rule: `!has(self.values) || self.values.all(v, ${cel.labelValue('v')})`,
-      message: `each value must be ${KINDS.labelValue}`,
-      fieldPath: '.values',
-      check: (r) => (r.values ?? []).every(isLabelValue),
-    },
+    ...requirementRules,
   ],
 );
 
