@@ -309,9 +309,23 @@ describe('accepted-but-odd values run by the operator', () => {
     const sts = JSON.parse((await kubeRequest(getEnv().kc, { method: 'GET', path: resourcePath('StatefulSet', ns, `${name}-tikv`) })).body);
     expect(sts.spec.template.spec.containers[0].resources.requests.cpu).toBe('1m');
 
-    // At rest: let the operator settle, then count every write it makes to this namespace.
-    const settle = op.reconciles();
-    await waitFor('3 reconciles', async () => op.reconciles() >= settle + 3, { timeoutMs: 60_000, intervalMs: 100 });
+    // At rest: the TikvCluster (its status) has stopped changing for 4 reconciles, as the
+    // stores' last states settle. An operator that kept writing would never get here.
+    let rv: string | undefined;
+    let unchangedSince = 0;
+    await waitFor(
+      'the TikvCluster to stop changing',
+      async () => {
+        const c = (await getCluster(ns, name)) as { metadata: { resourceVersion?: string } };
+        if (c.metadata.resourceVersion !== rv) {
+          rv = c.metadata.resourceVersion;
+          unchangedSince = op.reconciles();
+          return false;
+        }
+        return op.reconciles() >= unchangedSince + 4;
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
     const since = new Date();
     const start = op.reconciles();
     await waitFor('8 reconciles at rest', async () => op.reconciles() >= start + 8, { timeoutMs: 90_000, intervalMs: 100 });
