@@ -156,7 +156,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const root = await createProcessLogger({ level: values['log-level'] ?? process.env.LOG_LEVEL ?? 'info', format });
+  const root = await createProcessLogger({ level: values['log-level'] ?? process.env.LOG_LEVEL ?? 'info', format, colorize: !!process.stdout.isTTY });
   // A PD that stays unreachable warns every poll: one line per minute with a count instead.
   const log = collapseRepeats(root);
   let kc: KubeConfig;
