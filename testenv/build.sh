@@ -27,6 +27,8 @@ main() {
   PD_RELEASE_VERSION=v8.5.5
 
   log() { printf '[testenv] %s\n' "$*" >&2; }
+  # How often a long wait (another build's lock, a silent go build) reports progress.
+  PROGRESS_SECONDS=${TESTENV_PROGRESS_SECONDS:-30}
   die() { log "ERROR: $*"; exit 1; }
 
   recipe_hash() {
@@ -79,8 +81,16 @@ main() {
 
   mkdir -p "$BIN_DIR"
   exec 9>"$BIN_DIR/.lock"
-  if command -v flock >/dev/null 2>&1; then
-    flock -w 7200 9 || die "could not lock $BIN_DIR/.lock"
+  if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+    # Another build (another worktree, or CI) builds the same recipe: wait, then reuse it.
+    log "another build of the same binaries holds $BIN_DIR/.lock; waiting for it, then reusing what it built"
+    waited=0
+    until flock -w "$PROGRESS_SECONDS" 9; do
+      waited=$((waited + PROGRESS_SECONDS))
+      [ "$waited" -lt 7200 ] || die "still locked after ${waited}s: $BIN_DIR/.lock"
+      log "still waiting for the other build (${waited}s)"
+    done
+    log "the other build finished after about ${waited}s"
   fi
   log "go: $gov ($GO); bin dir: $BIN_DIR"
 
@@ -156,7 +166,12 @@ main() {
     start=$(date +%s)
     log "$c: building $(binaries_of "$c") ..."
     tmp=$(mktemp -d "$BIN_DIR/.tmp-$c.XXXXXX")
+    # go build prints nothing for minutes on a cold cache: say it is still at it.
+    ( while sleep "$PROGRESS_SECONDS"; do log "$c: still building ($(( $(date +%s) - start ))s)"; done ) &
+    ticker=$!
     build_into "$c" "$tmp" || rc=$?
+    kill "$ticker" 2>/dev/null || true
+    wait "$ticker" 2>/dev/null || true
     if [ "$rc" -ne 0 ]; then
       rm -rf "$tmp"
       log "$c: FAILED after $(( $(date +%s) - start ))s (exit $rc)"

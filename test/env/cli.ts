@@ -1,17 +1,20 @@
 // `npm run testenv -- up [--nodes N] [--no-pd] [--no-operator]`: the kwok playground in the
 // foreground until Ctrl-C / SIGTERM / SIGHUP (see playground.ts for what it runs).
 // `npm run testenv -- build [component...]`: build the binaries (testenv/build.sh) only.
+// `npm run testenv -- ensure`: what `npm test` runs first: prebuilt binaries named by
+// KUBE_TEST_ASSETS are used as they are, otherwise build.sh builds or reuses the cache.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/client.js';
-import { BUILD_SCRIPT, isExecutable, REPO_ROOT } from './binaries.js';
+import { BUILD_SCRIPT, CONTROL_PLANE_BINARIES, findBinaries, isExecutable, REPO_ROOT } from './binaries.js';
 import { startTestEnv, type TestEnv } from './index.js';
 import { type Playground, startPlayground } from './playground.js';
 import { killAllNow, stopOnSignal } from './process.js';
 
 const USAGE = `usage: npm run testenv -- up [--nodes N] [--no-pd] [--no-operator]
        npm run testenv -- build [k8s|kubectl|etcd|kwok|pd ...]
+       npm run testenv -- ensure
 
 up               the control plane, kwok nodes, PD, store stand-ins behind TiKV pods, and the operator
   --no-operator  leave the operator out and print the one command that runs your own
@@ -24,6 +27,16 @@ const STOP_DEADLINE_MS = 30_000;
 function build(args: string[]): number {
   const r = spawnSync('bash', [BUILD_SCRIPT, ...args], { stdio: 'inherit', cwd: REPO_ROOT });
   return r.status ?? 1;
+}
+
+function ensure(): number {
+  if (process.env.KUBE_TEST_ASSETS || process.env.KUBEBUILDER_ASSETS) {
+    const bins = findBinaries(CONTROL_PLANE_BINARIES);
+    console.log(`[testenv] using the prebuilt binaries in ${bins.binDir}`);
+    return 0;
+  }
+  console.log('[testenv] building the test-environment binaries, or reusing the cache (a cold build takes minutes; progress below)');
+  return build([]);
 }
 
 async function up(args: string[]): Promise<number> {
@@ -98,6 +111,7 @@ function summary(env: TestEnv, pg: Playground | undefined, seconds: number): str
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'build') return build(rest);
+  if (cmd === 'ensure') return ensure();
   if (cmd === 'up') return up(rest);
   console.error(USAGE);
   return 2;
