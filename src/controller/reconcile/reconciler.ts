@@ -13,6 +13,7 @@ import { API_VERSION, KIND } from '../../api/v1alpha1.js';
 import { validateTikvCluster, formatIssues } from '../../api/validate.js';
 import { type KubeObject, LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY, selectorLabels, synthesize } from '../../charts/index.js';
 import { type ApplyResult, contentHash, difference, TEMPLATE_HASH_ANNOTATION } from '../kube/apply.js';
+import { refuseDowngrade } from './downgrade.js';
 import type { ClaimAPI } from '../kube/claims.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
 import type { ClusterRef, PDClient, PDMemberHealth, PDMembers, PDResolver, PDStore } from '../pd/client.js';
@@ -123,6 +124,8 @@ export class TikvClusterReconciler {
   private readonly evictingSince = new Map<string, Map<string, number>>();
   /** The last apply error reported per cluster, so a retry does not repeat its Event. */
   private readonly lastApplyError = new Map<string, string>();
+  /** The refused spec.version per cluster, so a refusal gets one Event. */
+  private readonly lastDowngrade = new Map<string, string>();
   /** The pod each component's roll last released, per cluster key, so each gets one Event. */
   private readonly lastRolled = new Map<string, string>();
 
@@ -143,6 +146,7 @@ export class TikvClusterReconciler {
       this.evictingSince.delete(key);
       this.lastRolled.delete(`${key}/pd`);
       this.lastRolled.delete(`${key}/tikv`);
+      this.lastDowngrade.delete(key);
       return {};
     }
     const raw = this.withOwnStatus(key, cached);
@@ -212,7 +216,22 @@ export class TikvClusterReconciler {
         waits.push({ reason: 'WaitingForPD', message: 'TiKV waits until PD is bootstrapped and a quorum of its members is healthy' });
       }
 
-      const scaled = withReplicas(cluster, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas);
+      // step: version. A lower spec.version than what runs is refused unless asked for (downgrade.ts).
+      const downgrade = refuseDowngrade({
+        specVersion: cluster.spec.version,
+        components: [
+          { component: 'pd', image: cluster.spec.pd.image, liveImage: firstImage(pdSts) },
+          { component: 'tikv', image: cluster.spec.tikv.image, liveImage: firstImage(tikvSts) },
+        ],
+        annotations: cluster.metadata.annotations,
+      });
+      if (downgrade) {
+        waits.push({ reason: downgrade.reason, message: downgrade.message });
+        if (this.lastDowngrade.get(key) !== cluster.spec.version) await this.deps.events.emit(target, 'Warning', downgrade.reason, downgrade.message);
+        this.lastDowngrade.set(key, cluster.spec.version);
+      } else this.lastDowngrade.delete(key);
+      const versioned = downgrade ? { ...cluster, spec: { ...cluster.spec, version: downgrade.keep } } : cluster;
+      const scaled = withReplicas(versioned, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas);
       const synthOpts = { uid: raw.metadata.uid as string | undefined, pdBootstrapped: bootstrapped };
       let desired = synthesize(scaled, synthOpts);
 
@@ -640,6 +659,9 @@ function splitKey(key: string): [string, string] {
 }
 
 const stsReplicas = (sts: KubeObject | undefined) => (sts ? ((sts.spec as { replicas?: number } | undefined)?.replicas ?? 1) : undefined);
+
+const firstImage = (sts: KubeObject | undefined) =>
+  (sts as { spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } } | undefined)?.spec?.template?.spec?.containers?.[0]?.image;
 
 function withReplicas(cluster: TikvCluster, pd: number, tikv: number): TikvCluster {
   return { ...cluster, spec: { ...cluster.spec, pd: { ...cluster.spec.pd, replicas: pd }, tikv: { ...cluster.spec.tikv, replicas: tikv } } };
