@@ -4,8 +4,8 @@ import { ALLOW_DOWNGRADE_ANNOTATION, imageTag, parseVersion, refuseDowngrade } f
 import { NAME, NS, World } from './fakes.js';
 
 const n = names(NAME);
-const image = (w: World, sts: string) =>
-  (w.store.get('StatefulSet', sts)?.spec as { template: { spec: { containers: Array<{ image: string }> } } }).template.spec.containers[0]?.image;
+type Sts = { spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } };
+const image = (w: World, sts: string) => (w.store.get('StatefulSet', sts) as Sts | undefined)?.spec?.template?.spec?.containers?.[0]?.image;
 
 describe('refuseDowngrade', () => {
   const live = (pd: string, tikv: string) => [
