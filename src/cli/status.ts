@@ -12,8 +12,9 @@ import { LABELS } from '../charts/labels.js';
 import { LEASE_NAME, OPERATOR_NAMESPACE } from '../charts/operator.js';
 import { KubeApiError, kubeJSON } from '../controller/kube/raw.js';
 import { describePDAccess, loadKubeConfig } from '../controller/main.js';
-import { createPDResolver, type PDClient } from '../controller/pd/client.js';
-import { errorText } from '../controller/pd/status.js';
+import { createPDResolver, type PDStore } from '../controller/pd/client.js';
+import { lookAtPD } from '../controller/pd/observe.js';
+import { errorText, type StoresObservation } from '../controller/pd/status.js';
 import { type LeaseInfo, type PodInfo, renderStatus, type StatusReport, type StoreRow } from './status-report.js';
 
 export interface StatusIO {
@@ -138,7 +139,7 @@ export async function gatherStatus(o: GatherOptions): Promise<StatusReport> {
   const [pods, lease, observed] = await Promise.all([
     get<{ items: RawPod[] }>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?labelSelector=${selector}`).then((l) => l.items),
     readLease(kc, o.leaseNamespace, o.now),
-    observePD(pd),
+    lookAtPD(pd),
   ]);
   const archOf = await nodeArchitectures(kc, pods);
   const podInfo = (p: RawPod): PodInfo => ({ name: p.metadata.name, state: podState(p), node: p.spec?.nodeName, arch: p.spec?.nodeName ? archOf.get(p.spec.nodeName) : undefined });
@@ -147,7 +148,9 @@ export async function gatherStatus(o: GatherOptions): Promise<StatusReport> {
   const status = cluster.status;
 
   // PD's word when it answered; the operator's last status otherwise.
-  const members: StatusReport['pd']['members'] = observed.ok
+  const storesRead = observed.reachable && Array.isArray(observed.stores) ? observed.stores : undefined;
+  const storesError = observed.reachable ? storesProblem(observed.stores) : undefined;
+  const members: StatusReport['pd']['members'] = observed.reachable
     ? observed.members.members.map((m) => {
         const h = observed.health.find((x) => x.id === m.id);
         const pod = byName.get(m.name);
@@ -168,8 +171,8 @@ export async function gatherStatus(o: GatherOptions): Promise<StatusReport> {
   const memberNames = new Set(members.map((m) => m.name));
 
   const stores: StoreRow[] = (
-    observed.ok && observed.stores
-      ? observed.stores
+    storesRead
+      ? storesRead
           .filter((s) => podNameOfStoreAddress(name, namespace, s.address) !== undefined)
           .map((s) => ({
             id: s.id,
@@ -211,10 +214,10 @@ export async function gatherStatus(o: GatherOptions): Promise<StatusReport> {
     operator: lease,
     pd: {
       access: describePDAccess(o.env).text,
-      error: observed.ok ? undefined : observed.error,
-      storesError: observed.ok ? observed.storesError : undefined,
-      clusterID: (observed.ok ? observed.members.clusterID : undefined) ?? status?.clusterID,
-      leader: observed.ok ? observed.members.leader?.name : status?.pd?.leader,
+      error: observed.reachable ? undefined : observed.error,
+      storesError,
+      clusterID: (observed.reachable ? observed.members.clusterID : undefined) ?? status?.clusterID,
+      leader: observed.reachable ? observed.members.leader?.name : status?.pd?.leader,
       members,
       podsWithoutMember: component('pd')
         .filter((p) => !memberNames.has(p.metadata.name))
@@ -231,30 +234,10 @@ export async function gatherStatus(o: GatherOptions): Promise<StatusReport> {
   };
 }
 
-type Observed =
-  | {
-      ok: true;
-      health: Awaited<ReturnType<PDClient['health']>>;
-      members: Awaited<ReturnType<PDClient['members']>>;
-      stores?: Awaited<ReturnType<PDClient['stores']>>;
-      storesError?: string;
-    }
-  | { ok: false; error: string };
-
-async function observePD(pd: PDClient): Promise<Observed> {
-  let health: Awaited<ReturnType<PDClient['health']>>;
-  let members: Awaited<ReturnType<PDClient['members']>>;
-  try {
-    [health, members] = await Promise.all([pd.health(), pd.members()]);
-  } catch (e) {
-    return { ok: false, error: errorText(e) };
-  }
-  try {
-    return { ok: true, health, members, stores: await pd.stores({ includeTombstone: true }) };
-  } catch (e) {
-    const notBootstrapped = (e as { notBootstrapped?: boolean }).notBootstrapped;
-    return { ok: true, health, members, storesError: notBootstrapped ? 'PD is not bootstrapped yet: no TiKV store has registered' : errorText(e) };
-  }
+function storesProblem(stores: PDStore[] | StoresObservation): string | undefined {
+  if (Array.isArray(stores)) return undefined;
+  if (stores.kind === 'NotBootstrapped') return 'PD is not bootstrapped yet: no TiKV store has registered';
+  return stores.kind === 'Unknown' ? stores.error : undefined;
 }
 
 async function readLease(kc: KubeConfig, namespace: string, now: Date): Promise<LeaseInfo> {

@@ -13,10 +13,11 @@ import { API_VERSION, KIND } from '../../api/v1alpha1.js';
 import { validateTikvCluster, formatIssues } from '../../api/validate.js';
 import { type KubeObject, LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY, selectorLabels, synthesize } from '../../charts/index.js';
 import { type ApplyResult, contentHash, difference, TEMPLATE_HASH_ANNOTATION } from '../kube/apply.js';
+import { lookAtPD, type PDLook } from '../pd/observe.js';
 import { refuseDowngrade } from './downgrade.js';
 import type { ClaimAPI } from '../kube/claims.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
-import type { ClusterRef, PDClient, PDMemberHealth, PDMembers, PDResolver, PDStore } from '../pd/client.js';
+import type { ClusterRef, PDClient, PDResolver } from '../pd/client.js';
 import {
   deriveConditions,
   derivePDStatus,
@@ -28,7 +29,6 @@ import {
   type PDMembersObservation,
   type StoresObservation,
   statusEqual,
-  storesObservationOfError,
 } from '../pd/status.js';
 import type { Logger } from '../runtime/log.js';
 import {
@@ -101,9 +101,7 @@ interface ScaleOutGuard {
 type Wait = { reason: string; message: string };
 
 /** What PD told this reconcile, or why it could not be asked. */
-type PDObservation =
-  | { reachable: true; health: PDMemberHealth[]; members: PDMembers; stores: PDStore[] | StoresObservation }
-  | { reachable: false; error: string };
+type PDObservation = PDLook;
 
 const VOLATILE_REFRESH_MS = 5 * 60_000;
 
@@ -165,7 +163,7 @@ export class TikvClusterReconciler {
 
     // step: observe PD
     const pdClient = this.deps.pd(ref);
-    const pd = await this.observePD(pdClient);
+    const pd = await lookAtPD(pdClient);
     if (!pd.reachable) log.warn({ step: 'observe', error: pd.error }, 'PD is unreachable; no member or store will be touched');
 
     const n = names(name);
@@ -301,20 +299,6 @@ export class TikvClusterReconciler {
     return { ...cached, status: mine.status };
   }
 
-  private async observePD(pd: PDClient): Promise<PDObservation> {
-    let health: PDMemberHealth[];
-    let members: PDMembers;
-    try {
-      [health, members] = await Promise.all([pd.health(), pd.members()]);
-    } catch (e) {
-      return { reachable: false, error: errorText(e) };
-    }
-    try {
-      return { reachable: true, health, members, stores: await pd.stores({ includeTombstone: true }) };
-    } catch (e) {
-      return { reachable: true, health, members, stores: storesObservationOfError(e) };
-    }
-  }
 
   /**
    * PD can serve TiKV: a quorum of the members PD itself lists is healthy (the rule of the

@@ -49,7 +49,7 @@ describe('LeaderElector as a standby', () => {
       namespace: NS,
       name: LEASE,
       identity: 'laptop_4242',
-      renewIntervalMs: 10,
+      renewIntervalMs: 50,
       log: recorder(lines),
       onStartedLeading: () => {},
       onStoppedLeading: () => {},
@@ -61,7 +61,7 @@ describe('LeaderElector as a standby', () => {
     };
     const standby = () => lines.filter((l) => l.msg?.startsWith('another operator holds the Lease'));
 
-    await vi.waitFor(() => expect(leaseGets()).toBeGreaterThanOrEqual(10));
+    await vi.waitFor(() => expect(leaseGets()).toBeGreaterThanOrEqual(5), { timeout: 10_000 });
     expect(standby()).toHaveLength(1);
     expect(standby()[0]).toMatchObject({
       level: 'info',
@@ -72,7 +72,7 @@ describe('LeaderElector as a standby', () => {
     // A different holder takes over: said once more.
     holdLease('tikv-operator-5c2a_1');
     const gets = leaseGets();
-    await vi.waitFor(() => expect(leaseGets()).toBeGreaterThanOrEqual(gets + 10));
+    await vi.waitFor(() => expect(leaseGets()).toBeGreaterThanOrEqual(gets + 5), { timeout: 10_000 });
     expect(standby().map((l) => l.obj.holder)).toEqual(['tikv-operator-7d9f_1', 'tikv-operator-5c2a_1']);
     expect(elector.isLeader()).toBe(false);
   });
