@@ -92,7 +92,7 @@ const ageOf = (iso: string | undefined, now: Date) => (iso ? formatAge((now.getT
 export function waitingFor(r: StatusReport): string {
   const cond = (type: string) => r.conditions.find((c) => c.type === type);
   if (r.operator.state !== 'held' && r.operator.state !== 'unreadable') {
-    return `nothing: no operator holds the Lease ${r.operator.lease} (${leaseText(r.operator)}), so nobody reconciles this cluster and its status may be stale`;
+    return `nothing: no operator holds the Lease ${r.operator.lease} (${leaseText(r.operator)}); unless one runs with --no-leader-elect, nobody reconciles this cluster and its status may be stale`;
   }
   if (r.generation !== undefined && (r.observedGeneration ?? 0) < r.generation) {
     return `the operator has not yet acted on generation ${r.generation} of the spec (status describes ${r.observedGeneration ?? 'none'})`;

@@ -98,7 +98,7 @@ describe('waitingFor', () => {
     const r = ready();
     r.operator = { lease: 'tikv-operator-system/tikv-operator-leader', state: 'expired', holder: 'old_1', renewedSecondsAgo: 600 };
     expect(waitingFor(r)).toBe(
-      'nothing: no operator holds the Lease tikv-operator-system/tikv-operator-leader (last held by old_1, not renewed for 10m), so nobody reconciles this cluster and its status may be stale',
+      'nothing: no operator holds the Lease tikv-operator-system/tikv-operator-leader (last held by old_1, not renewed for 10m); unless one runs with --no-leader-elect, nobody reconciles this cluster and its status may be stale',
     );
     r.operator = { lease: 'x/y', state: 'absent' };
     expect(waitingFor(r)).toContain('it does not exist: no operator with leader election has run');
