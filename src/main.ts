@@ -7,6 +7,7 @@ const USAGE = `Usage: tikv-operator <command> [options]
 Commands:
   synth   Render TikvCluster YAML into Kubernetes manifests (see: synth --help)
   run     Run the operator against the current kubeconfig context
+  status  Show a TikvCluster at a glance: PD members, stores, pods and nodes, conditions (see: status --help)
 `;
 
 /** What src/controller/main.ts is expected to export. */
@@ -24,6 +25,10 @@ async function main(argv: string[]): Promise<number> {
     case 'synth': {
       const { runSynth } = await import('./cli/synth.js');
       return runSynth(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+    }
+    case 'status': {
+      const { runStatus } = await import('./cli/status.js');
+      return runStatus(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
     }
     case 'run': {
       const controller = (await import(CONTROLLER_MODULE)) as ControllerEntry;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the upstream binaries of the test environment (kube-apiserver,
-# kube-controller-manager, kube-scheduler, etcd, kwok, pd-server) from the
+# kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, pd-server) from the
 # wrapper modules under testenv/*/ (go.mod + go.sum, no Go code), using the
 # Go module proxy and the committed go.sum files (-mod=readonly).
 #
-#   bash testenv/build.sh [component...]   # components: k8s etcd kwok pd (default: all)
+#   bash testenv/build.sh [component...]   # components: k8s kubectl etcd kwok pd (default: all)
 #   bash testenv/build.sh --print-dir      # print the bin dir only, build nothing
 #
 # Output: ${TIKV_OPERATOR_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tikv-operator-testenv}/bin-<hash>/
@@ -19,7 +19,7 @@ main() {
 
   TESTENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   SCRIPT_PATH="$TESTENV_DIR/$(basename "${BASH_SOURCE[0]}")"
-  ALL_COMPONENTS=(k8s etcd kwok pd)
+  ALL_COMPONENTS=(k8s kubectl etcd kwok pd)
   OPTIONAL_COMPONENTS=" pd "
 
   K8S_VERSION=v1.36.3
@@ -27,6 +27,8 @@ main() {
   PD_RELEASE_VERSION=v8.5.5
 
   log() { printf '[testenv] %s\n' "$*" >&2; }
+  # How often a long wait (another build's lock, a silent go build) reports progress.
+  PROGRESS_SECONDS=${TESTENV_PROGRESS_SECONDS:-30}
   die() { log "ERROR: $*"; exit 1; }
 
   recipe_hash() {
@@ -51,7 +53,7 @@ main() {
     case "$arg" in
       --print-dir) printf '%s\n' "$BIN_DIR"; exit 0 ;;
       -h|--help) sed -n '2,15p' "$SCRIPT_PATH"; exit 0 ;;
-      k8s|etcd|kwok|pd) components+=("$arg") ;;
+      k8s|kubectl|etcd|kwok|pd) components+=("$arg") ;;
       *) die "unknown argument '$arg' (components: ${ALL_COMPONENTS[*]}, or --print-dir)" ;;
     esac
   done
@@ -79,8 +81,16 @@ main() {
 
   mkdir -p "$BIN_DIR"
   exec 9>"$BIN_DIR/.lock"
-  if command -v flock >/dev/null 2>&1; then
-    flock -w 7200 9 || die "could not lock $BIN_DIR/.lock"
+  if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+    # Another build (another worktree, or CI) builds the same recipe: wait, then reuse it.
+    log "another build of the same binaries holds $BIN_DIR/.lock; waiting for it, then reusing what it built"
+    waited=0
+    until flock -w "$PROGRESS_SECONDS" 9; do
+      waited=$((waited + PROGRESS_SECONDS))
+      [ "$waited" -lt 7200 ] || die "still locked after ${waited}s: $BIN_DIR/.lock"
+      log "still waiting for the other build (${waited}s)"
+    done
+    log "the other build finished after about ${waited}s"
   fi
   log "go: $gov ($GO); bin dir: $BIN_DIR"
 
@@ -88,6 +98,7 @@ main() {
   binaries_of() {
     case "$1" in
       k8s) echo kube-apiserver kube-controller-manager kube-scheduler ;;
+      kubectl) echo kubectl ;;
       etcd) echo etcd ;;
       kwok) echo kwok ;;
       pd) echo pd-server ;;
@@ -101,21 +112,30 @@ main() {
     return 0
   }
 
+  # version stamps of the Kubernetes binaries (what `kubectl version` and /version report)
+  k8s_ldflags() {
+    local p=k8s.io/component-base/version q=k8s.io/client-go/pkg/version minor ldf="-s -w" kv
+    minor=$(printf '%s' "$K8S_VERSION" | cut -d. -f2)
+    for kv in "gitVersion=$K8S_VERSION" "gitMajor=1" "gitMinor=$minor" "gitTreeState=clean" \
+              "buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; do
+      ldf="$ldf -X $p.$kv -X $q.$kv"
+    done
+    printf '%s' "$ldf"
+  }
+
   # build_into COMPONENT TMPDIR: go build every binary of COMPONENT into TMPDIR
   build_into() {
     local c=$1 tmp=$2
     case "$c" in
       k8s)
-        local p=k8s.io/component-base/version q=k8s.io/client-go/pkg/version minor ldf="-s -w" k v
-        minor=$(printf '%s' "$K8S_VERSION" | cut -d. -f2)
-        for kv in "gitVersion=$K8S_VERSION" "gitMajor=1" "gitMinor=$minor" "gitTreeState=clean" \
-                  "buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; do
-          ldf="$ldf -X $p.$kv -X $q.$kv"
-        done
-        (cd "$TESTENV_DIR/k8s" && "${GOBUILD[@]}" -ldflags "$ldf" -o "$tmp/" \
+        (cd "$TESTENV_DIR/k8s" && "${GOBUILD[@]}" -ldflags "$(k8s_ldflags)" -o "$tmp/" \
           k8s.io/kubernetes/cmd/kube-apiserver \
           k8s.io/kubernetes/cmd/kube-controller-manager \
           k8s.io/kubernetes/cmd/kube-scheduler)
+        ;;
+      kubectl)
+        # The playground test (and a person without one) uses kubectl; same module set as k8s.
+        (cd "$TESTENV_DIR/k8s" && "${GOBUILD[@]}" -ldflags "$(k8s_ldflags)" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl)
         ;;
       etcd)
         (cd "$TESTENV_DIR/etcd" && "${GOBUILD[@]}" -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
@@ -146,7 +166,12 @@ main() {
     start=$(date +%s)
     log "$c: building $(binaries_of "$c") ..."
     tmp=$(mktemp -d "$BIN_DIR/.tmp-$c.XXXXXX")
+    # go build prints nothing for minutes on a cold cache: say it is still at it.
+    ( while sleep "$PROGRESS_SECONDS"; do log "$c: still building ($(( $(date +%s) - start ))s)"; done ) &
+    ticker=$!
     build_into "$c" "$tmp" || rc=$?
+    kill "$ticker" 2>/dev/null || true
+    wait "$ticker" 2>/dev/null || true
     if [ "$rc" -ne 0 ]; then
       rm -rf "$tmp"
       log "$c: FAILED after $(( $(date +%s) - start ))s (exit $rc)"

@@ -4,7 +4,7 @@
 // which silently drop plain-string quantities and unknown fields.
 import type { V1Affinity, V1Container, V1ResourceRequirements, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { API_VERSION, type ComponentSpec, KIND } from '../api/index.js';
-import { selectorLabels } from './labels.js';
+import { RETENTION_ANNOTATION, retentionNote, selectorLabels } from './labels.js';
 import type { ComponentModel } from './model.js';
 import type { KubeObject, OwnerReference } from './types.js';
 
@@ -56,7 +56,7 @@ function finishContainer(container: V1Container, model: ComponentModel): void {
   ];
 }
 
-function finishStatefulSet(sts: V1StatefulSet, model: ComponentModel, labels: Record<string, string>): void {
+function finishStatefulSet(sts: V1StatefulSet, model: ComponentModel, labels: Record<string, string>, clusterName: string): void {
   const spec = sts.spec;
   const podSpec = spec?.template.spec;
   if (!spec || !podSpec) throw new Error(`StatefulSet ${model.statefulSet.name} has no pod spec`);
@@ -76,7 +76,8 @@ function finishStatefulSet(sts: V1StatefulSet, model: ComponentModel, labels: Re
   const { size, storageClassName } = model.spec.storage;
   spec.volumeClaimTemplates = [
     {
-      metadata: { name: model.statefulSet.dataVolume, labels },
+      // Said on every PVC, so nobody mistakes a claim left after a delete for a leak.
+      metadata: { name: model.statefulSet.dataVolume, labels, annotations: { [RETENTION_ANNOTATION]: retentionNote(clusterName) } },
       spec: {
         accessModes: ['ReadWriteOnce'],
         resources: { requests: { storage: size } },
@@ -118,7 +119,7 @@ export function finishObjects(objects: KubeObject[], ctx: FinishContext): KubeOb
       const svc = obj as unknown as V1Service;
       if (svc.spec) svc.spec.selector = labels;
     }
-    if (obj.kind === 'StatefulSet') finishStatefulSet(obj as unknown as V1StatefulSet, model, labels);
+    if (obj.kind === 'StatefulSet') finishStatefulSet(obj as unknown as V1StatefulSet, model, labels, ctx.clusterName);
     if (ctx.uid) obj.metadata.ownerReferences = [ownerReference(ctx.clusterName, ctx.uid)];
     const serviceIndex = model.services.findIndex((s) => s.name === obj.metadata.name);
     return { obj, rank: [KIND_ORDER.indexOf(obj.kind), COMPONENT_ORDER.indexOf(model.component), serviceIndex] };

@@ -26,6 +26,15 @@ export function selectorLabels(cluster: string, component: Component): Record<st
   };
 }
 
+/**
+ * On every PVC (through the volumeClaimTemplates): the claim is kept on purpose when its
+ * TikvCluster is deleted or scaled in (retention policy Retain), so data survives a
+ * mistaken delete; whoever finds it later reads why it is there and how to remove it.
+ */
+export const RETENTION_ANNOTATION = 'tikv.org/retention';
+export const retentionNote = (cluster: string) =>
+  `Retain: kept on purpose when TikvCluster ${cluster} is deleted or scaled in, so its data survives; delete the PVC yourself once the data is no longer needed (kubectl delete pvc -l ${LABELS.instance}=${cluster})`;
+
 /** Pod-template annotation holding a hash of the rendered config: a config change rolls the pods. */
 export const CONFIG_HASH_ANNOTATION = 'tikv.org/config-hash';
 

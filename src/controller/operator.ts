@@ -4,7 +4,7 @@
 // reconcile at once. Used by `tikv-operator run` and, in-process, by the integration tests.
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, KIND } from '../api/v1alpha1.js';
-import { LABELS, MANAGED_BY } from '../charts/labels.js';
+import { LABELS, MANAGED_BY, RETENTION_ANNOTATION } from '../charts/labels.js';
 import { Applier } from './kube/apply.js';
 import { type ClaimAPI, KubeClaims } from './kube/claims.js';
 import { KubeEventRecorder } from './kube/events.js';
@@ -78,6 +78,11 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       createInformer<T>({ kc: opts.kc, path: path(kind), labelSelector, parse, log: log.child({ informer: kind }) });
     // Exact integers: spec.*.config values beyond 2^53 reach the rendered TOML as written.
     const clusters = informer<TikvClusterObject & KubernetesObject>(KIND, undefined, parseExactJSON);
+    // No finalizer holds a deleted TikvCluster back: its informer delete is the moment to say what stays.
+    clusters.on('delete', (obj) => {
+      const { name = '', namespace = '', uid } = obj.metadata ?? {};
+      void events.emit({ apiVersion: API_VERSION, kind: KIND, name, namespace, uid }, 'Normal', 'PVCsRetained', pvcsRetainedMessage(namespace, name));
+    });
     const owned = Object.fromEntries(OWNED_KINDS.map((k) => [k, informer<KubernetesObject>(k, MANAGED_SELECTOR)])) as Record<
       (typeof OWNED_KINDS)[number],
       Informer<KubernetesObject>
@@ -169,6 +174,10 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
     },
   };
 }
+
+export const pvcsRetainedMessage = (namespace: string, name: string) =>
+  `TikvCluster deleted; its PersistentVolumeClaims are kept on purpose (retention policy Retain, annotation ${RETENTION_ANNOTATION}) so the data survives: ` +
+  `kubectl -n ${namespace} get pvc -l ${LABELS.instance}=${name} lists them; delete them once the data is no longer needed`;
 
 /** PD calls that change the cluster; reads stay allowed while a reconcile drains. */
 const PD_WRITES = new Set(['deleteStore', 'deleteMember', 'transferLeader', 'cancelStoreRemoval', 'evictLeader', 'removeEvictLeader']);

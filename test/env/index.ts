@@ -10,7 +10,7 @@ import { CONTROL_PLANE_BINARIES, findBinaries, type TestEnvPaths } from './binar
 import { startControlPlane } from './controlplane.js';
 import type { PDClusterHandle } from './pd.js';
 import { type PDKind, startPD } from './pd-select.js';
-import { formatLogTails, type ManagedProcess, pidAlive, reapOrphans, removeOnExit } from './process.js';
+import { formatLogTails, type ManagedProcess, pidAlive, reapOrphans, removeOnExit, startWatchdog } from './process.js';
 import { type Provisioner, startProvisioner } from './provisioner.js';
 
 export interface TestEnvOptions {
@@ -79,6 +79,8 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
   const t0 = Date.now();
   const elapsed = () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`;
   const cancelRemoveOnExit = removeOnExit(dir);
+  // Covers the deaths no handler sees (SIGKILL): the components are killed within ~1 s.
+  const cancelWatchdog = startWatchdog(dir);
   log(`[testenv] starting in ${dir} (binaries: ${bins.binDir})`);
 
   const procs: ManagedProcess[] = [];
@@ -100,6 +102,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     for (const p of [...procs].reverse()) await p.stop(STOP_GRACE_MS);
     if (removeDir) rmSync(dir, { recursive: true, force: true });
     cancelRemoveOnExit();
+    cancelWatchdog();
     log(`[testenv] stopped in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   };
   const stop = () => stopAll(true);

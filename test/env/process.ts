@@ -88,6 +88,120 @@ export function removeOnExit(dir: string): () => void {
   return () => dirsToRemove.delete(dir);
 }
 
+/**
+ * SIGKILLs every child still running (each one's whole process group) and removes the
+ * registered temp dirs, synchronously: the last resort when a graceful stop is cut short.
+ * Returns how many children were signalled.
+ */
+export function killAllNow(): number {
+  let n = 0;
+  for (const child of live) {
+    if (!child.pid) continue;
+    killGroup(child.pid, 'SIGKILL');
+    n++;
+  }
+  for (const dir of dirsToRemove) rmSync(dir, { recursive: true, force: true });
+  dirsToRemove.clear();
+  return n;
+}
+
+/**
+ * A watchdog for the case no handler can cover: this Node process dies without running
+ * its exit hook (SIGKILL, the OOM killer, or tsx's CLI wrapper SIGKILLing its child when
+ * a signal relay times out on a loaded machine). A detached shell polls this PID once a
+ * second; once it is gone, it SIGKILLs every process recorded in `dir`'s pid files that
+ * still runs in its log dir (the PID-reuse guard of reapOrphans) and removes `dir` if it
+ * killed any. Returns a function that ends the watchdog (after a normal stop).
+ */
+export function startWatchdog(dir: string): () => void {
+  const script = `
+owner=$1; dir=$2
+while kill -0 "$owner" 2>/dev/null; do sleep 1; done
+killed=0
+for f in $(find "$dir" -name ${PID_FILE} 2>/dev/null); do
+  d=$(dirname "$f")
+  while read -r p; do
+    [ -n "$p" ] || continue
+    if [ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "$d" ]; then kill -9 "-$p" 2>/dev/null; killed=1; fi
+  done < "$f"
+done
+[ "$killed" = 1 ] && rm -rf "$dir"
+exit 0`;
+  const child = spawn('sh', ['-c', script, 'testenv-watchdog', String(process.pid), dir], { stdio: 'ignore', detached: true });
+  child.unref();
+  child.on('error', () => {});
+  return () => {
+    if (child.pid !== undefined && child.exitCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+}
+
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGQUIT';
+export const STOP_SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+export interface StopOnSignalOptions {
+  /** The graceful stop, run once on the first signal. */
+  stop: () => Promise<void>;
+  /** After this long the graceful stop is cut short: everything is SIGKILLed. */
+  deadlineMs: number;
+  log: (s: string) => void;
+  /** Called instead of process.exit (tests). */
+  exit?: (code: number) => void;
+}
+
+/**
+ * Stops on the first SIGINT, SIGTERM, SIGHUP or SIGQUIT, to the process or its group,
+ * however many arrive: the handlers stay installed (a `once` handler would let the second
+ * Ctrl-C kill the process the default way, which runs no exit hook and orphans every
+ * child). The first signal starts the graceful stop; another signal, or the deadline,
+ * SIGKILLs every child at once. Resolves with the first signal.
+ */
+export function stopOnSignal(o: StopOnSignalOptions): Promise<StopSignal> {
+  const exit = o.exit ?? ((code: number) => process.exit(code));
+  // A closed terminal (SIGHUP) makes writes fail; the stop must go on regardless.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  const say = (s: string) => {
+    try {
+      o.log(s);
+    } catch {
+      // nowhere to write to
+    }
+  };
+  return new Promise((resolve) => {
+    let first: StopSignal | undefined;
+    const hardStop = (why: string) => {
+      const n = killAllNow();
+      say(`${why}: killed ${n} process group(s) at once`);
+      exit(1);
+    };
+    const onSignal = (signal: StopSignal) => {
+      if (first) return hardStop(`${signal} while stopping`);
+      first = signal;
+      resolve(signal);
+      say(`${signal}: stopping (send it again to kill everything at once)`);
+      const deadline = setTimeout(() => hardStop(`still stopping after ${o.deadlineMs / 1000}s`), o.deadlineMs);
+      deadline.unref();
+      o.stop().then(
+        () => {
+          clearTimeout(deadline);
+          exit(0);
+        },
+        (e: unknown) => {
+          clearTimeout(deadline);
+          say(`stop failed: ${(e as Error).message}`);
+          hardStop('stop failed');
+        },
+      );
+    };
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  });
+}
+
 /** Every spawned PID is recorded in `<logDir>/pids`, for reapOrphans. */
 const PID_FILE = 'pids';
 

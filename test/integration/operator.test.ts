@@ -106,12 +106,12 @@ describe('operator on a real control plane and PD', () => {
     const n = names(name);
     const before = await sts(ns, n.tikvStatefulSet);
     const pdBefore = await sts(ns, n.pdStatefulSet);
-    await patchSpec(ns, name, { version: 'v8.5.4', tikv: { replicas: 4, config: { log: { level: 'warn' } } } });
+    await patchSpec(ns, name, { version: 'v8.5.6', tikv: { replicas: 4, config: { log: { level: 'warn' } } } });
     const after = await waitFor(
       'the TiKV StatefulSet to follow',
       async () => {
         const s = await sts(ns, n.tikvStatefulSet);
-        return s.spec.replicas === 4 && s.spec.template.spec.containers[0]?.image === 'pingcap/tikv:v8.5.4' ? s : undefined;
+        return s.spec.replicas === 4 && s.spec.template.spec.containers[0]?.image === 'pingcap/tikv:v8.5.6' ? s : undefined;
       },
       { timeoutMs: 30_000 },
     );
@@ -120,7 +120,7 @@ describe('operator on a real control plane and PD', () => {
     expect(cm.data['tikv.toml']).toMatch(/\[log\][^[]*level = "warn"/);
     const pdAfter = await waitFor('the PD image to follow', async () => {
       const s = await sts(ns, n.pdStatefulSet);
-      return s.spec.template.spec.containers[0]?.image === 'pingcap/pd:v8.5.4' ? s : undefined;
+      return s.spec.template.spec.containers[0]?.image === 'pingcap/pd:v8.5.6' ? s : undefined;
     }, { timeoutMs: 30_000 });
     expect(pdAfter.spec.replicas).toBe(pdBefore.spec.replicas);
     await waitForCluster(ns, name, 'a fourth store Up', allStoresUp(4), 60_000);
@@ -231,7 +231,7 @@ describe('operator on a real control plane and PD', () => {
     const idsBefore = Object.fromEntries((cluster.status?.tikv?.stores ?? []).filter((s) => s.state === 'Up').map((s) => [s.podName, s.id]));
     expect(Object.keys(idsBefore).sort()).toEqual(['basic-tikv-0', 'basic-tikv-1', 'basic-tikv-2']);
     const partitionOf = (s: Sts & { spec: { updateStrategy?: { rollingUpdate?: { partition?: number } } } }) => s.spec.updateStrategy?.rollingUpdate?.partition ?? 0;
-    const onNewImage = (images: Array<string | undefined>) => images.length > 0 && images.every((i) => i?.endsWith(':v8.5.4'));
+    const onNewImage = (images: Array<string | undefined>) => images.length > 0 && images.every((i) => i?.endsWith(':v8.5.6'));
 
     // Every version of the StatefulSet, from a watch (polling could miss a short-lived partition).
     const versions: Array<{ image?: string; partition: number }> = [];
@@ -242,7 +242,7 @@ describe('operator on a real control plane and PD', () => {
         versions.push({ image: obj.spec.template.spec.containers[0]?.image, partition: partitionOf(obj) }),
       () => {},
     );
-    await patchSpec(ns, name, { version: 'v8.5.4' });
+    await patchSpec(ns, name, { version: 'v8.5.6' });
     let last: Awaited<ReturnType<typeof getCluster>>;
     try {
       last = await waitFor(

@@ -103,6 +103,27 @@ export const contains = (live: unknown, desired: unknown): boolean => difference
 
 export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
+type ClaimTemplates = { spec?: { volumeClaimTemplates?: Array<{ metadata?: { name?: string; annotations?: Record<string, string> } }> } };
+
+/**
+ * A StatefulSet's volumeClaimTemplates cannot change once it exists (the apiserver refuses
+ * the whole update): an existing StatefulSet keeps the claim-template annotations it was
+ * created with, so a chart that adds one (the retention note) changes new clusters only
+ * and never blocks an older one.
+ */
+export function withCreatedClaimTemplates(desired: KubeObject, live: KubeObject | undefined): KubeObject {
+  const want = (desired as ClaimTemplates).spec?.volumeClaimTemplates;
+  const have = (live as ClaimTemplates | undefined)?.spec?.volumeClaimTemplates;
+  if (desired.kind !== 'StatefulSet' || !want || !have) return desired;
+  const templates = want.map((t) => {
+    const created = have.find((h) => h.metadata?.name === t.metadata?.name);
+    if (!created) return t;
+    const { annotations: _drop, ...metadata } = t.metadata ?? {};
+    return { ...t, metadata: created.metadata?.annotations ? { ...metadata, annotations: created.metadata.annotations } : metadata };
+  });
+  return { ...desired, spec: { ...(desired.spec as object), volumeClaimTemplates: templates } } as KubeObject;
+}
+
 export class Applier {
   constructor(
     private readonly kc: KubeConfig,
@@ -111,7 +132,7 @@ export class Applier {
 
   /** Applies `desired` unless `live` (from a cache) was applied from the same and still holds it. */
   async apply(unstamped: KubeObject, live: KubeObject | undefined): Promise<ApplyResult> {
-    const desired = stampHashes(unstamped);
+    const desired = stampHashes(withCreatedClaimTemplates(unstamped, live));
     // List items carry no apiVersion/kind (only watch events do); the path already names them.
     const { apiVersion: _v, kind: _k, ...fields } = desired;
     if (live && contains(live, fields)) return 'unchanged';

@@ -13,9 +13,11 @@ import { API_VERSION, KIND } from '../../api/v1alpha1.js';
 import { validateTikvCluster, formatIssues } from '../../api/validate.js';
 import { type KubeObject, LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY, selectorLabels, synthesize } from '../../charts/index.js';
 import { type ApplyResult, contentHash, difference, TEMPLATE_HASH_ANNOTATION } from '../kube/apply.js';
+import { lookAtPD, type PDLook } from '../pd/observe.js';
+import { refuseDowngrade } from './downgrade.js';
 import type { ClaimAPI } from '../kube/claims.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
-import type { ClusterRef, PDClient, PDMemberHealth, PDMembers, PDResolver, PDStore } from '../pd/client.js';
+import type { ClusterRef, PDClient, PDResolver } from '../pd/client.js';
 import {
   deriveConditions,
   derivePDStatus,
@@ -27,7 +29,6 @@ import {
   type PDMembersObservation,
   type StoresObservation,
   statusEqual,
-  storesObservationOfError,
 } from '../pd/status.js';
 import type { Logger } from '../runtime/log.js';
 import {
@@ -100,9 +101,7 @@ interface ScaleOutGuard {
 type Wait = { reason: string; message: string };
 
 /** What PD told this reconcile, or why it could not be asked. */
-type PDObservation =
-  | { reachable: true; health: PDMemberHealth[]; members: PDMembers; stores: PDStore[] | StoresObservation }
-  | { reachable: false; error: string };
+type PDObservation = PDLook;
 
 const VOLATILE_REFRESH_MS = 5 * 60_000;
 
@@ -123,6 +122,8 @@ export class TikvClusterReconciler {
   private readonly evictingSince = new Map<string, Map<string, number>>();
   /** The last apply error reported per cluster, so a retry does not repeat its Event. */
   private readonly lastApplyError = new Map<string, string>();
+  /** The refused spec.version per cluster, so a refusal gets one Event. */
+  private readonly lastDowngrade = new Map<string, string>();
   /** The pod each component's roll last released, per cluster key, so each gets one Event. */
   private readonly lastRolled = new Map<string, string>();
 
@@ -143,6 +144,7 @@ export class TikvClusterReconciler {
       this.evictingSince.delete(key);
       this.lastRolled.delete(`${key}/pd`);
       this.lastRolled.delete(`${key}/tikv`);
+      this.lastDowngrade.delete(key);
       return {};
     }
     const raw = this.withOwnStatus(key, cached);
@@ -161,7 +163,7 @@ export class TikvClusterReconciler {
 
     // step: observe PD
     const pdClient = this.deps.pd(ref);
-    const pd = await this.observePD(pdClient);
+    const pd = await lookAtPD(pdClient);
     if (!pd.reachable) log.warn({ step: 'observe', error: pd.error }, 'PD is unreachable; no member or store will be touched');
 
     const n = names(name);
@@ -212,7 +214,22 @@ export class TikvClusterReconciler {
         waits.push({ reason: 'WaitingForPD', message: 'TiKV waits until PD is bootstrapped and a quorum of its members is healthy' });
       }
 
-      const scaled = withReplicas(cluster, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas);
+      // step: version. A lower spec.version than what runs is refused unless asked for (downgrade.ts).
+      const downgrade = refuseDowngrade({
+        specVersion: cluster.spec.version,
+        components: [
+          { component: 'pd', image: cluster.spec.pd.image, liveImage: firstImage(pdSts) },
+          { component: 'tikv', image: cluster.spec.tikv.image, liveImage: firstImage(tikvSts) },
+        ],
+        annotations: cluster.metadata.annotations,
+      });
+      if (downgrade) {
+        waits.push({ reason: downgrade.reason, message: downgrade.message });
+        if (this.lastDowngrade.get(key) !== cluster.spec.version) await this.deps.events.emit(target, 'Warning', downgrade.reason, downgrade.message);
+        this.lastDowngrade.set(key, cluster.spec.version);
+      } else this.lastDowngrade.delete(key);
+      const versioned = downgrade ? { ...cluster, spec: { ...cluster.spec, version: downgrade.keep } } : cluster;
+      const scaled = withReplicas(versioned, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas);
       const synthOpts = { uid: raw.metadata.uid as string | undefined, pdBootstrapped: bootstrapped };
       let desired = synthesize(scaled, synthOpts);
 
@@ -282,20 +299,6 @@ export class TikvClusterReconciler {
     return { ...cached, status: mine.status };
   }
 
-  private async observePD(pd: PDClient): Promise<PDObservation> {
-    let health: PDMemberHealth[];
-    let members: PDMembers;
-    try {
-      [health, members] = await Promise.all([pd.health(), pd.members()]);
-    } catch (e) {
-      return { reachable: false, error: errorText(e) };
-    }
-    try {
-      return { reachable: true, health, members, stores: await pd.stores({ includeTombstone: true }) };
-    } catch (e) {
-      return { reachable: true, health, members, stores: storesObservationOfError(e) };
-    }
-  }
 
   /**
    * PD can serve TiKV: a quorum of the members PD itself lists is healthy (the rule of the
@@ -640,6 +643,9 @@ function splitKey(key: string): [string, string] {
 }
 
 const stsReplicas = (sts: KubeObject | undefined) => (sts ? ((sts.spec as { replicas?: number } | undefined)?.replicas ?? 1) : undefined);
+
+const firstImage = (sts: KubeObject | undefined) =>
+  (sts as { spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } } | undefined)?.spec?.template?.spec?.containers?.[0]?.image;
 
 function withReplicas(cluster: TikvCluster, pd: number, tikv: number): TikvCluster {
   return { ...cluster, spec: { ...cluster.spec, pd: { ...cluster.spec.pd, replicas: pd }, tikv: { ...cluster.spec.tikv, replicas: tikv } } };

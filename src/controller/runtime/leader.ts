@@ -45,6 +45,8 @@ export class LeaderElector {
   private readonly renewDeadlineMs: number;
   private leading = false;
   private renewDeadline: NodeJS.Timeout | undefined;
+  /** The other holder this standby last reported. */
+  private observedHolder: string | undefined;
 
   constructor(private readonly options: LeaderElectorOptions) {
     this.api = options.kc.makeApiClient(CoordinationV1Api);
@@ -89,7 +91,10 @@ export class LeaderElector {
       return this.write(() => this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: fresh } }, this.timeout()));
     }
     const held = lease.spec ?? {};
-    if (held.holderIdentity && held.holderIdentity !== identity && !this.expired(held)) return false;
+    if (held.holderIdentity && held.holderIdentity !== identity && !this.expired(held)) {
+      this.standingBy(held.holderIdentity);
+      return false;
+    }
     lease.spec = this.spec(now, held);
     return this.write(() => this.api.replaceNamespacedLease({ namespace, name, body: lease }, this.timeout()));
   }
@@ -113,6 +118,17 @@ export class LeaderElector {
     return renewed + (spec.leaseDurationSeconds ?? this.leaseDurationSeconds) * 1000 < Date.now();
   }
 
+  /** Says once per holder that another process leads, so two operators never run silently. */
+  private standingBy(holder: string): void {
+    if (this.observedHolder === holder) return;
+    this.observedHolder = holder;
+    const { namespace, name } = this.options;
+    this.options.log.info(
+      { lease: `${namespace}/${name}`, holder, identity: this.options.identity },
+      `another operator holds the Lease ${namespace}/${name} (holder ${holder}): standing by, reconciling nothing until it is released or expires`,
+    );
+  }
+
   private renewed(startedAt: number): void {
     clearTimeout(this.renewDeadline);
     // Counted from before the request: the lease others see was renewed no later than that.
@@ -120,6 +136,7 @@ export class LeaderElector {
     this.renewDeadline = setTimeout(() => void this.stopLeading('could not renew the lease in time'), remaining);
     if (this.leading) return;
     this.leading = true;
+    this.observedHolder = undefined;
     this.options.log.info({ lease: this.options.name, identity: this.options.identity }, 'started leading');
     this.options.onStartedLeading();
   }

@@ -4,64 +4,27 @@
 // PD resolver), and TiKV pods backed by store stand-ins that register with the real PD.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import pino from 'pino';
-import { parse } from 'yaml';
-import { CRD_FILE } from '../../../src/api/crd.js';
-import { tikvPodName, tikvAdvertiseAddr } from '../../../src/api/names.js';
+import { tikvPodName } from '../../../src/api/names.js';
 import { GROUP, PLURAL, VERSION, type TikvClusterInput, type TikvClusterStatus } from '../../../src/api/v1alpha1.js';
-import { LEASE_NAME, OPERATOR_NAME, OPERATOR_NAMESPACE, synthesizeOperator } from '../../../src/charts/operator.js';
+import { LEASE_NAME, OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../../src/charts/operator.js';
 import { FIELD_MANAGER } from '../../../src/controller/kube/apply.js';
-import { kubeJSON } from '../../../src/controller/kube/raw.js';
 import { type OperatorHandle, startOperator } from '../../../src/controller/operator.js';
 import { type ClusterRef, directTransport, HttpPDClient, type PDResolver } from '../../../src/controller/pd/client.js';
-import { REPO_ROOT } from '../../env/binaries.js';
+import { installOperatorPrerequisitesWith } from '../../env/operator-install.js';
 import { createServiceAccountKubeconfig, getEnv } from '../../env/context.js';
 import { waitFor } from '../../env/process.js';
-import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../../env/stores.js';
+import { loadProtoDirs, type ProtoDirs, type StoreStandin } from '../../env/stores.js';
+import { PodStandins } from '../../env/tikv-standins.js';
 
-const CLUSTER_SCOPED: Record<string, string> = {
-  CustomResourceDefinition: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-  Namespace: '/api/v1/namespaces',
-  ClusterRole: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
-  ClusterRoleBinding: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
-};
-const NAMESPACED: Record<string, string> = {
-  ServiceAccount: 'api/v1/serviceaccounts',
-  Role: 'apis/rbac.authorization.k8s.io/v1/roles',
-  RoleBinding: 'apis/rbac.authorization.k8s.io/v1/rolebindings',
-};
-
-/** Server-side apply as the admin, raw JSON (what `kubectl apply --server-side` does). */
-export async function adminApply(kc: KubeConfig, obj: { kind: string; metadata: { name: string; namespace?: string } }): Promise<void> {
-  const { kind, metadata } = obj;
-  const ns = NAMESPACED[kind];
-  const collection = CLUSTER_SCOPED[kind] ?? (ns && metadata.namespace ? `/${ns.replace(/\/([a-z]+)$/, `/namespaces/${metadata.namespace}/$1`)}` : undefined);
-  if (!collection) throw new Error(`adminApply: no path for ${kind}`);
-  await kubeJSON(kc, {
-    method: 'PATCH',
-    path: `${collection}/${metadata.name}?fieldManager=test-admin&force=true`,
-    body: obj,
-    contentType: 'application/apply-patch+yaml',
-  });
-}
+export { adminApply } from '../../env/operator-install.js';
 
 let installed: Promise<void> | undefined;
 
 /** The CRD from crds/ and the operator's Namespace, ServiceAccount and RBAC from deploy/ (not its Deployment). */
 export function installOperatorPrerequisites(): Promise<void> {
-  installed ??= (async () => {
-    const { kc } = getEnv();
-    await adminApply(kc, parse(readFileSync(join(REPO_ROOT, CRD_FILE), 'utf8')));
-    await waitFor('the TikvCluster CRD to be served', async () => {
-      await kubeJSON(kc, { method: 'GET', path: `/apis/${GROUP}/${VERSION}/${PLURAL}` });
-      return true;
-    }, { timeoutMs: 30_000 });
-    for (const obj of synthesizeOperator()) {
-      if (obj.kind === 'Deployment' || obj.kind === 'Service') continue;
-      await adminApply(kc, obj);
-    }
-  })();
+  installed ??= installOperatorPrerequisitesWith(getEnv().kc);
   return installed;
 }
 
@@ -187,83 +150,17 @@ function protos(): ProtoDirs {
   return protoDirs;
 }
 
-/**
- * What a kubelet running TiKV would do for this test: every Running TiKV pod of the
- * cluster gets a store stand-in that registers with the real PD under the pod's stable
- * DNS address; a pod that goes away stops its stand-in.
- */
-export class TiKVStandins {
-  /** By pod name; `uid` tells a re-created pod (a new TiKV process) from the old one. */
-  private readonly stores = new Map<string, { uid: string; standin: StoreStandin }>();
-  private timer: NodeJS.Timeout | undefined;
-  private syncing: Promise<void> = Promise.resolve();
-
+/** Store stand-ins behind one cluster's TiKV pods (see test/env/tikv-standins.ts). */
+export class TiKVStandins extends PodStandins {
   constructor(
     private readonly namespace: string,
     private readonly cluster: string,
-  ) {}
-
-  start(): this {
-    let busy = false;
-    // One sync at a time: two overlapping syncs would both start a stand-in for a new pod,
-    // and a paused one would then hide behind its twin's heartbeats.
-    const tick = () => {
-      if (busy) return;
-      busy = true;
-      this.syncing = this.sync()
-        .catch(() => {})
-        .finally(() => {
-          busy = false;
-        });
-    };
-    tick();
-    this.timer = setInterval(tick, 500);
-    return this;
+  ) {
+    super({ kc: getEnv().kc, pdURLs: getEnv().pdURLs, protoDirs: protos(), namespace, cluster });
   }
 
   get(ordinal: number): StoreStandin | undefined {
-    return this.stores.get(tikvPodName(this.cluster, ordinal))?.standin;
-  }
-
-  count(): number {
-    return this.stores.size;
-  }
-
-  private async sync(): Promise<void> {
-    const core = getEnv().kc.makeApiClient(CoreV1Api);
-    const pods = await core.listNamespacedPod({
-      namespace: this.namespace,
-      labelSelector: `app.kubernetes.io/instance=${this.cluster},app.kubernetes.io/component=tikv`,
-    });
-    // pod name -> uid: a pod deleted and re-created between two syncs is a new process.
-    const running = new Map(
-      pods.items
-        .filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
-        .map((p) => [p.metadata?.name ?? '', p.metadata?.uid ?? ''] as const),
-    );
-    for (const [pod, s] of this.stores) {
-      if (running.get(pod) === s.uid) continue;
-      this.stores.delete(pod);
-      await s.standin.stop();
-    }
-    for (const [pod, uid] of running) {
-      if (this.stores.has(pod)) continue;
-      const ordinal = Number(pod.slice(pod.lastIndexOf('-') + 1));
-      const standin = await startStoreStandin({
-        pdEndpoints: getEnv().pdURLs,
-        address: tikvAdvertiseAddr(this.cluster, this.namespace, ordinal),
-        protoDirs: protos(),
-        heartbeatIntervalMs: 1000,
-      });
-      this.stores.set(pod, { uid, standin });
-    }
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.syncing;
-    await Promise.all([...this.stores.values()].map((s) => s.standin.stop()));
-    this.stores.clear();
+    return this.byPod(this.namespace, tikvPodName(this.cluster, ordinal));
   }
 }
 

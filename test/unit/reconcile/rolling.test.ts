@@ -16,7 +16,7 @@ const progressing = (w: World) => w.condition('Progressing');
 async function upgradeStarted(pd = 3, tikv = 3): Promise<World> {
   const w = await World.atRest(pd, tikv);
   w.store.editSpec((s) => {
-    s.version = 'v8.5.4';
+    s.version = 'v8.5.6';
   });
   await w.reconcile();
   return w;
@@ -34,7 +34,7 @@ async function tick(w: World): Promise<void> {
 describe('rolling upgrade', () => {
   it('starts with partition = replicas when the template changes, so no pod is replaced yet', async () => {
     const w = await upgradeStarted();
-    expect(spec(w, n.tikvStatefulSet).template.spec.containers[0]?.image).toBe('pingcap/tikv:v8.5.4');
+    expect(spec(w, n.tikvStatefulSet).template.spec.containers[0]?.image).toBe('pingcap/tikv:v8.5.6');
     expect(partition(w, n.pdStatefulSet)).toBe(3);
     expect(partition(w, n.tikvStatefulSet)).toBe(3);
     w.store.runStatefulSet(n.pdStatefulSet);
