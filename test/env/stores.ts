@@ -49,6 +49,13 @@ export interface StoreStandinOptions {
   log?: (s: string) => void;
   /** How long registration keeps retrying while PD has no leader (default 30 s). */
   registerTimeoutMs?: number;
+  /**
+   * The store identity in the data directory, as TiKV keeps it: given, the stand-in
+   * registers `storeId` (a fresh data dir allocates one and writes it back here) instead
+   * of looking its address up in PD. So a new volume is a new store, and a volume whose
+   * store PD buried fails to start (STORE_TOMBSTONE), like TiKV.
+   */
+  dataDir?: { storeId?: string };
 }
 
 const DEFAULT_CAPACITY = 10 * 1024 ** 3;
@@ -130,6 +137,12 @@ class StandinImpl implements StoreStandin {
     if (!bootstrapped && (await this.tryBootstrap())) {
       this.log(`bootstrapped the cluster as store ${this.storeId}`);
     } else {
+      const dir = this.opts.dataDir;
+      if (dir) {
+        // TiKV writes the id it was given before it registers: a retry keeps it.
+        dir.storeId ??= await this.allocId();
+        this.storeId = dir.storeId;
+      }
       this.storeId ??= (await this.existingStoreId()) ?? (await this.allocId());
       await this.pd.call('PutStore', { store: this.storeMessage() });
       this.log(`registered as store ${this.storeId}`);
@@ -157,6 +170,7 @@ class StandinImpl implements StoreStandin {
       return false;
     }
     simCluster(this.pd.clusterId).regions.set(regionId, entry);
+    if (this.opts.dataDir) this.opts.dataDir.storeId = this.storeId;
     return true;
   }
 
