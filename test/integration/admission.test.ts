@@ -87,7 +87,7 @@ describe('the admission fence on a real control plane', () => {
       'basic-tikv-2 admitted and Running',
       async () => {
         const p = await readPod(ns, 'basic-tikv-2');
-        return p?.metadata?.uid === gated.metadata?.uid && p.status?.phase === 'Running' ? p : undefined;
+        return p?.metadata?.uid === gated.metadata?.uid && p?.status?.phase === 'Running' ? p : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 250 },
     );
