@@ -6,6 +6,8 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names, tikvAdvertiseAddr } from '../../src/api/names.js';
 import { ADMISSION_GATE } from '../../src/charts/index.js';
+import { KubeClaims } from '../../src/controller/kube/claims.js';
+import { KubePods } from '../../src/controller/kube/pods.js';
 import { kubeJSON } from '../../src/controller/kube/raw.js';
 import { resourcePath } from '../../src/controller/kube/resources.js';
 import { directTransport, HttpPDClient } from '../../src/controller/pd/client.js';
@@ -49,6 +51,46 @@ describe('the admission fence on a real control plane', () => {
     pd.afterAnswer = undefined;
     await op?.stop();
     await Promise.all(standins.map((s) => s.stop()));
+  });
+
+  it('the PVC and pod writes behave on the real apiserver as the operator relies on: conditional flip, uid preconditions', async () => {
+    const ns = await newNamespace('records');
+    const { kc } = getEnv();
+    const claims = new KubeClaims(kc);
+    const pods = new KubePods(kc);
+    const pvc = (name: string, annotations?: Record<string, string>) =>
+      core().createNamespacedPersistentVolumeClaim({
+        namespace: ns,
+        body: { metadata: { name, ...(annotations ? { annotations } : {}) }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+      });
+    await pvc('fresh', { 'tikv.org/admission': 'pending' });
+    await pvc('legacy');
+    expect(await claims.recordAdmission(ns, 'fresh', '7412')).toBe('recorded');
+    expect(await claims.recordAdmission(ns, 'fresh', '9999')).toBe('not-pending');
+    expect(await claims.recordAdmission(ns, 'legacy', '7412')).toBe('not-pending');
+    expect(await claims.recordAdmission(ns, 'none', '7412')).toBe('missing');
+    expect((await claims.getClaim(ns, 'fresh'))?.annotations).toMatchObject({ 'tikv.org/admission': 'admitted', 'tikv.org/pd-cluster-id': '7412' });
+    expect((await claims.getClaim(ns, 'legacy'))?.annotations?.['tikv.org/admission']).toBeUndefined();
+    const legacy = await claims.getClaim(ns, 'legacy');
+    await expect(claims.annotateClaim(ns, { name: 'legacy', uid: 'not-its-uid', deleting: false }, { 'tikv.org/store-id': '4' })).rejects.toThrow(/HTTP 4\d\d/);
+    await claims.annotateClaim(ns, legacy!, { 'tikv.org/store-id': '4' });
+    expect((await claims.getClaim(ns, 'legacy'))?.annotations?.['tikv.org/store-id']).toBe('4');
+
+    // A bare pod with the gate (no node can run it: the scheduler leaves it alone anyway).
+    const created = await core().createNamespacedPod({
+      namespace: ns,
+      body: { metadata: { name: 'p' }, spec: { schedulingGates: [{ name: ADMISSION_GATE }], containers: [{ name: 'c', image: 'x' }], nodeSelector: { none: 'none' } } },
+    });
+    const uid = created.metadata?.uid ?? '';
+    expect(await pods.getPod(ns, 'p', ADMISSION_GATE)).toEqual({ uid, gated: true, deleting: false });
+    expect(await pods.admitPod(ns, 'p', 'not-its-uid', ADMISSION_GATE, 0)).toBe('changed');
+    expect(await pods.admitPod(ns, 'p', uid, ADMISSION_GATE, 0)).toBe('admitted');
+    expect(await pods.admitPod(ns, 'p', uid, ADMISSION_GATE, 0)).toBe('changed');
+    expect(await pods.getPod(ns, 'p', ADMISSION_GATE)).toMatchObject({ gated: false });
+    await pods.deletePod(ns, 'p', 'not-its-uid');
+    expect(await pods.getPod(ns, 'p', ADMISSION_GATE)).toMatchObject({ uid });
+    await pods.deletePod(ns, 'p', uid);
+    await waitFor('pod p gone', async () => (await pods.getPod(ns, 'p', ADMISSION_GATE)) === undefined, { timeoutMs: 30_000 });
   });
 
   it('keeps a re-created pod Pending (SchedulingGated) while the operator is down, and runs it once the operator admits it', async () => {
@@ -95,6 +137,11 @@ describe('the admission fence on a real control plane', () => {
     await waitForCluster(ns, 'basic', 'Ready again', (c) => condition(c, 'Ready')?.status === 'True', 60_000);
     const admits = auditWrites(op.username, since).filter((e) => e.objectRef?.namespace === ns && e.objectRef.resource === 'pods');
     expect(admits.map((e) => `${e.verb} ${e.objectRef?.name} ${e.responseStatus?.code}`)).toEqual(['patch basic-tikv-2 200']);
+    // Its PVC was admitted onto before: the conditional flip of `pending` is refused (422) and changes nothing.
+    const records = auditWrites(op.username, since).filter((e) => e.objectRef?.namespace === ns && e.objectRef.resource === 'persistentvolumeclaims');
+    expect(records.map((e) => `${e.verb} ${e.objectRef?.name} ${e.responseStatus?.code}`)).toEqual(['patch tikv-basic-tikv-2 422']);
+    const after = await core().readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'tikv-basic-tikv-2' });
+    expect(after.metadata?.annotations?.['tikv.org/pd-cluster-id']).toBe(ready.status?.clusterID);
   }, 300_000);
 
   it('drains a store that registers between the operator reading PD and writing the StatefulSet, instead of removing its pod', async () => {

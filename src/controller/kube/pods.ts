@@ -24,7 +24,7 @@ export interface PodAPI {
    * gone, re-created or no longer has the gate there (the next reconcile sees it as it is).
    */
   admitPod(namespace: string, name: string, uid: string, gate: string, index: number): Promise<'admitted' | 'changed'>;
-  /** DELETE with a uid precondition; absent counts as done. */
+  /** DELETE with a uid precondition; absent, or re-created under a new uid, counts as done (that incarnation is gone). */
   deletePod(namespace: string, name: string, uid: string): Promise<void>;
   /** A StatefulSet read from the API server, not the cache. */
   getStatefulSet(namespace: string, name: string): Promise<KubeObject | undefined>;
@@ -65,7 +65,7 @@ export class KubePods implements PodAPI {
     const path = resourcePath('Pod', namespace, name);
     const body = { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } };
     const res = await kubeRequest(this.kc, { method: 'DELETE', path, body });
-    if (res.status === 404 || (res.status >= 200 && res.status < 300)) return;
+    if (res.status === 404 || res.status === 409 || (res.status >= 200 && res.status < 300)) return;
     throw new KubeApiError(res.status, 'DELETE', path, res.body);
   }
 
