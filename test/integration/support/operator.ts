@@ -205,8 +205,8 @@ function protos(): ProtoDirs {
 
 /** How the stand-ins of TiKVStandins behave (tests of the scale-in races set these). */
 export interface StandinPolicy {
-  /** Whether a Running pod's TiKV registers yet; false: it is still starting (asked on every sync). */
-  mayStart?: (pod: string) => boolean;
+  /** Whether a Running pod's TiKV (this incarnation: uid) registers yet; false: it is still starting (asked on every sync). */
+  mayStart?: (pod: string, uid: string) => boolean;
   /**
    * Data directories by PVC uid, as TiKV keeps its store id: a new PVC is a new store, and
    * a PVC whose store PD buried cannot start again. Without it a pod resumes the store PD
@@ -227,8 +227,8 @@ export class TiKVStandins {
   private readonly stores = new Map<string, { uid: string; standin: StoreStandin }>();
   /** Store ids by PVC uid (StandinPolicy.dataDirs). */
   readonly dataDirs = new Map<string, { storeId?: string }>();
-  /** Every store a stand-in ran: store id -> the PVC uid it ran on (dataDirs only). */
-  readonly ranOn = new Map<string, string>();
+  /** Every store a stand-in ran (dataDirs only): store id -> the PVC it ran on, and when its registration began. */
+  readonly ranOn = new Map<string, { pvc: string; pvcUid: string; registeredAt: Date }>();
   private readonly starting = new Map<string, Promise<boolean>>();
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> = Promise.resolve();
@@ -288,7 +288,7 @@ export class TiKVStandins {
       await this.policy.onGone?.(pod, s.standin.id);
     }
     for (const [pod, uid] of running) {
-      if (this.stores.has(pod) || (this.policy.mayStart && !this.policy.mayStart(pod))) continue;
+      if (this.stores.has(pod) || (this.policy.mayStart && !this.policy.mayStart(pod, uid))) continue;
       await this.startOne(pod, uid).catch(() => {});
     }
   }
@@ -318,6 +318,7 @@ export class TiKVStandins {
         dataDir = this.dataDirs.get(pvcUid) ?? {};
         this.dataDirs.set(pvcUid, dataDir);
       }
+      const startedAt = new Date();
       const standin = await startStoreStandin({
         pdEndpoints: getEnv().pdURLs,
         address: tikvAdvertiseAddr(this.cluster, this.namespace, ordinal),
@@ -325,7 +326,7 @@ export class TiKVStandins {
         heartbeatIntervalMs: 1000,
         ...(dataDir ? { dataDir, registerTimeoutMs: 5000 } : {}),
       });
-      if (pvcUid) this.ranOn.set(standin.id, pvcUid);
+      if (pvcUid && !this.ranOn.has(standin.id)) this.ranOn.set(standin.id, { pvc: `tikv-${pod}`, pvcUid, registeredAt: startedAt });
       this.stores.set(pod, { uid, standin });
       return true;
     })().finally(() => this.starting.delete(pod));
