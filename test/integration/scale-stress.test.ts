@@ -123,22 +123,27 @@ describe('random quick scale edits with stores registering at random moments', (
       await sleep(random() < 0.8 ? random() * 1000 : 1000 + random() * 4000);
     }
     const final = replicas;
+    let stuck: unknown;
     try {
       await waitForCluster(
         ns,
         name,
         `the cluster at ${final} TiKV, Ready`,
         (c) => condition(c, 'Ready')?.status === 'True' && c.status?.observedGeneration === c.metadata.generation && c.status?.tikv?.replicas === final,
-        600_000,
+        300_000,
       );
+    } catch (e) {
+      stuck = e;
     } finally {
       pd.afterAnswer = undefined;
       polling = false;
       await poller;
     }
 
-    // 1. no pod removed while PD counted its store (checked as each went)
+    // 1. no pod removed while PD counted its store (checked as each went; first, since a
+    // store left behind is also why a cluster never comes back to the spec)
     expect(violations).toEqual([]);
+    if (stuck) throw stuck;
     // 2. no store left without its pod; the cluster is the spec
     const stores = (await pdClient.stores({ includeTombstone: true })).filter(ours);
     const live = stores.filter((x) => x.stateName !== 'Tombstone');
