@@ -233,6 +233,69 @@ describe('hole 1, PD side: a member that joins inside the scale-in window', () =
   });
 });
 
+describe('admission', () => {
+  const vct = (w: World, sts: string) =>
+    (w.store.get('StatefulSet', sts)?.spec as { volumeClaimTemplates: Array<{ metadata: { annotations?: Record<string, string> } }> }).volumeClaimTemplates[0]?.metadata
+      .annotations;
+
+  it('admits every pod a new cluster creates, PD first, and records each PVC (TiKV with the PD cluster ID)', async () => {
+    const w = await World.atRest(3, 3);
+    expect(w.pods.admitted.sort()).toEqual(['basic-pd-0', 'basic-pd-1', 'basic-pd-2', 'basic-tikv-0', 'basic-tikv-1', 'basic-tikv-2']);
+    expect(w.store.pvcs.get('pd-basic-pd-0')?.annotations).toEqual({ 'tikv.org/admission': 'admitted' });
+    expect(w.store.pvcs.get('tikv-basic-tikv-0')?.annotations).toEqual({ 'tikv.org/admission': 'admitted', 'tikv.org/pd-cluster-id': w.pd.clusterID });
+    expect(vct(w, n.tikvStatefulSet)).toEqual({ 'tikv.org/admission': 'pending' });
+    // at rest: nothing more to admit, no write
+    const admitted = w.pods.admitted.length;
+    const annotations = w.claims.annotations.length;
+    await w.settle();
+    expect(w.pods.admitted.length).toBe(admitted);
+    expect(w.claims.annotations.length).toBe(annotations);
+  });
+
+  it('admits re-created pods while paused, and TiKV pods only while PD answers', async () => {
+    const w = await World.atRest(3, 3);
+    w.store.editSpec((s) => {
+      s.paused = true;
+    });
+    w.store.podObjects.delete('basic-pd-1');
+    w.store.podObjects.delete('basic-tikv-1');
+    w.store.rollOut(n.pdStatefulSet);
+    w.store.rollOut(n.tikvStatefulSet);
+    w.pd.reachable = false;
+    await w.reconcile();
+    expect(running(w, 'basic-pd-1')).toBe(true);
+    expect(gated(w.store.pod('basic-tikv-1'))).toBe(true);
+    w.pd.reachable = true;
+    await w.reconcile();
+    expect(running(w, 'basic-tikv-1')).toBe(true);
+  });
+
+  it('admits a re-created pod beyond the spec while PD still counts its store (a blocked scale-in keeps it running)', async () => {
+    const w = await World.atRest(3, 3);
+    scaleTiKV(w, 2);
+    await w.reconcile();
+    expect(w.condition('Progressing')?.reason).toBe('ScaleInBlocked');
+    w.store.podObjects.delete('basic-tikv-2');
+    w.store.rollOut(n.tikvStatefulSet);
+    await w.reconcile();
+    expect(running(w, 'basic-tikv-2')).toBe(true);
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+  });
+
+  it('leaves the volumeClaimTemplates of a StatefulSet created without the marker as they are (they are immutable)', async () => {
+    const w = await World.atRest(3, 3);
+    const sts = w.store.objects.get(`StatefulSet/ns/${n.tikvStatefulSet}`)!;
+    delete (sts.spec as { volumeClaimTemplates: Array<{ metadata: { annotations?: unknown } }> }).volumeClaimTemplates[0]!.metadata.annotations;
+    const applies = w.applies.length;
+    w.store.editSpec((s) => {
+      s.tikv = { replicas: 3, config: { log: { level: 'warn' } } };
+    });
+    await w.reconcile();
+    expect(w.applies.slice(applies).filter((a) => a.kind === 'StatefulSet' && a.name === n.tikvStatefulSet && a.result === 'configured')).toHaveLength(1);
+    expect(vct(w, n.tikvStatefulSet)).toBeUndefined();
+  });
+});
+
 describe('hole 2: a quick flip leaves a PVC PD never saw a store on, and the operator resolves it', () => {
   const pvc3 = 'tikv-basic-tikv-3';
 
