@@ -235,7 +235,7 @@ describe('hole 1, PD side: a member that joins inside the scale-in window', () =
 
 describe('admission', () => {
   const vct = (w: World, sts: string) =>
-    (w.store.get('StatefulSet', sts)?.spec as { volumeClaimTemplates: Array<{ metadata: { annotations?: Record<string, string> } }> }).volumeClaimTemplates[0]?.metadata
+    (w.store.get('StatefulSet', sts)!.spec as { volumeClaimTemplates: Array<{ metadata: { annotations?: Record<string, string> } }> }).volumeClaimTemplates[0]?.metadata
       .annotations;
 
   it('admits every pod a new cluster creates, PD first, and records each PVC (TiKV with the PD cluster ID)', async () => {
@@ -371,7 +371,7 @@ describe('hole 3: an unexpected exception in a reconcile', () => {
 
 describe('hole 6: TiKV rolls only after PD has finished', () => {
   const partition = (w: World, sts: string) =>
-    (w.store.get('StatefulSet', sts)?.spec as { updateStrategy: { rollingUpdate: { partition: number } } }).updateStrategy.rollingUpdate.partition;
+    (w.store.get('StatefulSet', sts)!.spec as { updateStrategy: { rollingUpdate: { partition: number } } }).updateStrategy.rollingUpdate.partition;
 
   it('the reconcile that releases the last PD pod leaves TiKV alone; TiKV starts once that pod is back, Ready and healthy in PD', async () => {
     const w = await World.atRest(3, 3);
