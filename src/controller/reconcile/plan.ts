@@ -122,6 +122,52 @@ export function recreatesGated(sts: KubeObject | undefined, ordinal: number, gat
   return ordinal >= (spec?.updateStrategy?.rollingUpdate?.partition ?? 0);
 }
 
+// --- a wanted pod whose data PD buried ------------------------------------------------
+//
+// A scale-in that reached PD's end (store Tombstone, member removed) but not yet the
+// StatefulSet write leaves a pod on dead data when the spec wants it again: TiKV refuses to
+// start on a tombstoned store, PD on a removed member's data. The pod cannot run again;
+// removing it is safe on the PVC's record alone (a pod on that PVC can only run what PD
+// buried), and the scale-out that follows replaces the PVC through the usual rules.
+
+/** The top ordinal when PD lists only Tombstones for its pod (the reconciler then checks the PVC's record). */
+export function buriedTiKVTop(cluster: string, live: number | undefined, view: StoresView): number | undefined {
+  if (live === undefined || live < 1 || view.kind !== 'Observed') return undefined;
+  const here = view.stores.filter((s) => s.podName === tikvPodName(cluster, live - 1));
+  return here.length > 0 && here.every((s) => s.state === 'Tombstone') ? live - 1 : undefined;
+}
+
+/** The top ordinal when a bootstrapped PD lists every member by pod name and none for it. */
+export function removedPDTop(cluster: string, live: number | undefined, pd: PDView, bootstrapped: boolean): number | undefined {
+  if (live === undefined || live < 1 || !bootstrapped || !pd.reachable || pd.members.length === 0) return undefined;
+  const target = pdPodName(cluster, live - 1);
+  const podNamed = new RegExp(`^${cluster}-pd-\\d+(-\\d+)?$`);
+  if (pd.members.some((m) => !podNamed.test(m.name) || m.name === target || m.name.startsWith(`${target}-`))) return undefined;
+  return live - 1;
+}
+
+/**
+ * The plan that replaces the top pod (one ordinal down), when its PVC records the store or
+ * member PD buried; undefined when it does not (a new pod on a new volume, say).
+ */
+export function replaceBuried<A>(
+  podName: string,
+  live: number,
+  recorded: string | undefined,
+  buried: (id: string) => boolean,
+  what: 'store' | 'member',
+): ScalePlan<A> | undefined {
+  if (recorded === undefined || !buried(recorded)) return undefined;
+  const gone = what === 'store' ? `store ${recorded} is a Tombstone` : `member ${recorded} was removed from PD`;
+  return {
+    replicas: live - 1,
+    waiting: {
+      reason: 'ReplacingPod',
+      message: `${podName} cannot start again: its ${gone}; the pod is removed and re-created on a new volume`,
+    },
+  };
+}
+
 /** A gated pod in the cache. */
 export interface GatedPod {
   ordinal: number;

@@ -47,6 +47,7 @@ import {
 import type { Logger } from '../runtime/log.js';
 import {
   type ClaimDecision,
+  buriedTiKVTop,
   type ClaimFacts,
   decidePDClaim,
   decideTiKVClaim,
@@ -60,6 +61,8 @@ import {
   podsToAdmit,
   recreatesGated,
   type RemovalProof,
+  removedPDTop,
+  replaceBuried,
   planPDReplicas,
   planPDRoll,
   planTiKVReplicas,
@@ -274,6 +277,14 @@ export class TikvClusterReconciler {
           planPDReplicas(name, cluster.spec.pd.replicas, pdLive, pdView(await this.observePD(pdClient)), proof),
         );
       }
+      const pdTop = pdScale.replicas >= (pdLive ?? 0) ? removedPDTop(name, pdLive, pdView(pd), bootstrapped) : undefined;
+      if (pdTop !== undefined && pdLive !== undefined) {
+        const ids = pdView(pd);
+        const replace = await this.replaceIfBuried<PDAction>(ref, pdPvcName(name, pdTop), pdPodName(name, pdTop), pdLive, CLAIM_MEMBER_ANNOTATION, 'member', (id) =>
+          ids.reachable ? !ids.members.some((m) => m.id === id) : false,
+        );
+        if (replace) pdScale = replace;
+      }
       const pdPlan = await this.guardScaleOut(
         guard(
           n.pdStatefulSet,
@@ -298,6 +309,14 @@ export class TikvClusterReconciler {
           tikvScale = await this.withProof(tikvScale, ref, n.tikvStatefulSet, tikvPodName(name, k), tikvPvcName(name, k), CLAIM_STORE_ANNOTATION, log, async (proof) =>
             planTiKVReplicas(name, cluster.spec.tikv.replicas, tikvLive, await this.storesAgain(pdClient, stores, ref), proof),
           );
+        }
+        const tikvTop = tikvLive !== undefined && tikvScale.replicas >= tikvLive ? buriedTiKVTop(name, tikvLive, stores) : undefined;
+        if (tikvTop !== undefined && tikvLive !== undefined) {
+          const tombstones = new Set(stores.kind === 'Observed' ? stores.stores.filter((x) => x.state === 'Tombstone').map((x) => x.id) : []);
+          const replace = await this.replaceIfBuried<TiKVAction>(ref, tikvPvcName(name, tikvTop), tikvPodName(name, tikvTop), tikvLive, CLAIM_STORE_ANNOTATION, 'store', (id) =>
+            tombstones.has(id),
+          );
+          if (replace) tikvScale = replace;
         }
         tikvPlan = await this.guardScaleOut(
           guard(
@@ -454,6 +473,25 @@ export class TikvClusterReconciler {
       log.warn({ step: 'scale-in', pod: podName, error: errorText(e) }, 'could not check the pod before removing it; will retry');
       return { replicas: ordinal + 1, waiting: { reason: 'ScaleInWaitingForPod', message: `checking ${podName} before removing it failed: ${errorText(e)}` } };
     }
+  }
+
+  /**
+   * The replacing plan (plan.ts replaceBuried) when the top pod's PVC records data PD buried.
+   * Tombstones and removed members do not come back, so the PD answer of this reconcile
+   * holds; the PVC is read fresh.
+   */
+  private async replaceIfBuried<A>(
+    ref: ClusterRef,
+    pvcName: string,
+    podName: string,
+    live: number,
+    recordKey: string,
+    what: 'store' | 'member',
+    buried: (id: string) => boolean,
+  ): Promise<ScalePlan<A> | undefined> {
+    const claim = await this.deps.claims.getClaim(ref.namespace, pvcName);
+    const recorded = claim && !claim.deleting ? claim.annotations?.[recordKey] : undefined;
+    return replaceBuried<A>(podName, live, recorded, buried, what);
   }
 
   /** PD's stores read again, as a view (same max-replicas as the first read of this reconcile). */

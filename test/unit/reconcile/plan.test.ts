@@ -11,9 +11,12 @@ import {
   pdBootstrapped,
   planPDReplicas,
   planTiKVReplicas,
+  buriedTiKVTop,
   podsToAdmit,
   type RemovalProof,
   recreatesGated,
+  removedPDTop,
+  replaceBuried,
   type StoresView,
 } from '../../../src/controller/reconcile/plan.js';
 
@@ -422,5 +425,27 @@ describe('podsToAdmit', () => {
     expect(podsToAdmit(gated([3]), 4, 3, (o) => o === 3).map((p) => p.ordinal)).toEqual([3]);
     expect(podsToAdmit(gated([4]), 4, 5, () => true)).toEqual([]);
     expect(podsToAdmit(gated([0]), undefined, 3, () => true)).toEqual([]);
+  });
+});
+
+describe('a wanted top pod whose data PD buried', () => {
+  it('TiKV: only Tombstones at the top pod address; the PVC must record one of them', () => {
+    const obs = (s: TiKVStoreStatus[]): StoresView => ({ kind: 'Observed', stores: s });
+    expect(buriedTiKVTop(C, 4, obs([...stores(3), store(3, 'Tombstone', '9')]))).toBe(3);
+    expect(buriedTiKVTop(C, 4, obs([...stores(3), store(3, 'Tombstone', '9'), store(3, 'Up', '10')]))).toBeUndefined();
+    expect(buriedTiKVTop(C, 4, obs(stores(3)))).toBeUndefined();
+    expect(buriedTiKVTop(C, 4, { kind: 'Unknown', error: 'x' })).toBeUndefined();
+    expect(replaceBuried('basic-tikv-3', 4, '9', (id) => id === '9', 'store')).toMatchObject({ replicas: 3, waiting: { reason: 'ReplacingPod' } });
+    expect(replaceBuried('basic-tikv-3', 4, '8', (id) => id === '9', 'store')).toBeUndefined();
+    expect(replaceBuried('basic-tikv-3', 4, undefined, () => true, 'store')).toBeUndefined();
+  });
+
+  it('PD: a bootstrapped PD that names every member and none for the top pod', () => {
+    const up = (ms: PDMemberStatus[]): PDView => ({ reachable: true, members: ms });
+    expect(removedPDTop(C, 4, up(members(3)), true)).toBe(3);
+    expect(removedPDTop(C, 4, up(members(4)), true)).toBeUndefined();
+    expect(removedPDTop(C, 4, up([...members(3), { name: 'unnamed-7', id: '7', health: false }]), true)).toBeUndefined();
+    expect(removedPDTop(C, 4, up(members(3)), false)).toBeUndefined();
+    expect(removedPDTop(C, 4, { reachable: false, error: 'x' }, true)).toBeUndefined();
   });
 });

@@ -191,6 +191,60 @@ describe('hole 1: a TiKV store that registers inside the scale-in window', () =>
   });
 });
 
+describe('a pod the spec wants again after PD buried its data (found by the stress test)', () => {
+  it('TiKV: the spec flips back up once the store is a Tombstone but before its pod went: the pod is replaced on a new volume', async () => {
+    const w = await World.atRest(3, 4);
+    scaleTiKV(w, 3);
+    await w.reconcile();
+    expect(w.pd.writes).toEqual(['deleteStore 4']);
+    w.pd.setStoreState(3, 'Tombstone');
+    scaleTiKV(w, 4);
+    await w.reconcile();
+    // basic-tikv-3 would crash-loop on store 4's tombstoned data: it goes first
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
+    expect(w.condition('Progressing')).toMatchObject({ reason: 'ReplacingPod', message: expect.stringContaining('store 4 is a Tombstone') });
+    w.store.rollOut(n.tikvStatefulSet);
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual(['tikv-basic-tikv-3']);
+    w.store.rollOut(n.tikvStatefulSet);
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    w.store.rollOut(n.tikvStatefulSet);
+    await w.reconcile();
+    expect(running(w, 'basic-tikv-3')).toBe(true);
+    expect(w.store.pvcs.get('tikv-basic-tikv-3')?.annotations?.['tikv.org/store-id']).toBeUndefined();
+    w.pd.storeList?.push(w.pd.makeStore('5', 3));
+    await w.settle();
+    expect(w.condition('Ready')?.status).toBe('True');
+  });
+
+  it('PD: the spec flips back up once the member was removed but before its pod went: the pod is replaced', async () => {
+    const w = await World.atRest(4, 3);
+    scalePD(w, 3);
+    await w.reconcile();
+    expect(w.pd.writes).toEqual(['deleteMember basic-pd-3']);
+    scalePD(w, 4);
+    await w.reconcile();
+    expect(replicasOf(w, n.pdStatefulSet)).toBe(3);
+    expect(w.condition('Progressing')).toMatchObject({ reason: 'ReplacingPod', message: expect.stringContaining('was removed from PD') });
+    w.store.rollOut(n.pdStatefulSet);
+    await w.reconcile();
+    expect(w.claims.deletes).toEqual(['pd-basic-pd-3']);
+  });
+
+  it('leaves a new pod alone whose store has not registered yet over an old Tombstone at its address', async () => {
+    const w = await World.atRest(3, 3);
+    w.pd.storeList?.push(w.pd.makeStore('9', 3, 'Tombstone'));
+    scaleTiKV(w, 4);
+    await w.reconcile();
+    w.store.rollOut(n.tikvStatefulSet);
+    await w.reconcile();
+    await w.reconcile();
+    expect(replicasOf(w, n.tikvStatefulSet)).toBe(4);
+    expect(running(w, 'basic-tikv-3')).toBe(true);
+  });
+});
+
 describe('hole 1, PD side: a member that joins inside the scale-in window', () => {
   async function fourthMemberAdmitted(): Promise<World> {
     const w = await World.atRest(3, 3);
