@@ -56,6 +56,12 @@ export interface StoreStandinOptions {
    * store PD buried fails to start (STORE_TOMBSTONE), like TiKV.
    */
   dataDir?: { storeId?: string };
+  /**
+   * Asked right before the store is registered (Bootstrap or PutStore): a TiKV registers
+   * only while its process runs, so a harness whose "process" is a pod answers whether that
+   * pod still runs; false aborts the registration.
+   */
+  stillRunning?: () => Promise<boolean>;
 }
 
 const DEFAULT_CAPACITY = 10 * 1024 ** 3;
@@ -144,6 +150,7 @@ class StandinImpl implements StoreStandin {
         this.storeId = dir.storeId;
       }
       this.storeId ??= (await this.existingStoreId()) ?? (await this.allocId());
+      await this.checkRunning();
       await this.pd.call('PutStore', { store: this.storeMessage() });
       this.log(`registered as store ${this.storeId}`);
     }
@@ -161,6 +168,7 @@ class StandinImpl implements StoreStandin {
     const peer: Peer = { id: await this.allocId(), store_id: this.storeId, role: 'Voter' };
     const entry = newRegionEntry(regionId, peer);
     try {
+      await this.checkRunning();
       await this.pd.call('Bootstrap', { store: this.storeMessage(), region: entry.region });
     } catch (e) {
       // The loser of a race sees ALREADY_BOOTSTRAPPED, or UNKNOWN when its etcd txn conflicted.
@@ -172,6 +180,10 @@ class StandinImpl implements StoreStandin {
     simCluster(this.pd.clusterId).regions.set(regionId, entry);
     if (this.opts.dataDir) this.opts.dataDir.storeId = this.storeId;
     return true;
+  }
+
+  private async checkRunning(): Promise<void> {
+    if (this.opts.stillRunning && !(await this.opts.stillRunning())) throw new Error('its process is gone; not registering');
   }
 
   /** A restarted TiKV keeps its store id (it lives in the data dir); same address ⇒ same store. */

@@ -309,22 +309,33 @@ export class TiKVStandins {
     const run = (async () => {
       if (this.stores.has(pod)) return false;
       const ordinal = Number(pod.slice(pod.lastIndexOf('-') + 1));
+      const core = getEnv().kc.makeApiClient(CoreV1Api);
       let dataDir: { storeId?: string } | undefined;
       let pvcUid: string | undefined;
       if (this.policy.dataDirs) {
-        const core = getEnv().kc.makeApiClient(CoreV1Api);
         pvcUid = (await core.readNamespacedPersistentVolumeClaim({ namespace: this.namespace, name: `tikv-${pod}` })).metadata?.uid;
         if (!pvcUid) return false;
         dataDir = this.dataDirs.get(pvcUid) ?? {};
         this.dataDirs.set(pvcUid, dataDir);
       }
       const startedAt = new Date();
+      // A TiKV registers only while its process runs: here, while this pod incarnation does.
+      const alive = async () => {
+        try {
+          const p = await core.readNamespacedPod({ namespace: this.namespace, name: pod });
+          return p.metadata?.uid === uid && p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp;
+        } catch {
+          return false;
+        }
+      };
       const standin = await startStoreStandin({
         pdEndpoints: getEnv().pdURLs,
         address: tikvAdvertiseAddr(this.cluster, this.namespace, ordinal),
         protoDirs: protos(),
         heartbeatIntervalMs: 1000,
         ...(dataDir ? { dataDir, registerTimeoutMs: 5000 } : {}),
+        ...(process.env.STANDIN_LOG ? { log: (line: string) => console.log(`${new Date().toISOString()} ${line}`) } : {}),
+        stillRunning: alive,
       });
       if (pvcUid && !this.ranOn.has(standin.id)) this.ranOn.set(standin.id, { pvc: `tikv-${pod}`, pvcUid, registeredAt: startedAt });
       this.stores.set(pod, { uid, standin });
