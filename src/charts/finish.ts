@@ -4,6 +4,7 @@
 // which silently drop plain-string quantities and unknown fields.
 import type { V1Affinity, V1Container, V1ResourceRequirements, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { API_VERSION, type ComponentSpec, KIND } from '../api/index.js';
+import { ADMISSION_GATE, CLAIM_ADMISSION_ANNOTATION, CLAIM_PENDING } from './admission.js';
 import { RETENTION_ANNOTATION, retentionNote, selectorLabels } from './labels.js';
 import type { ComponentModel } from './model.js';
 import type { KubeObject, OwnerReference } from './types.js';
@@ -72,12 +73,23 @@ function finishStatefulSet(sts: V1StatefulSet, model: ComponentModel, labels: Re
   if (nodeSelector && Object.keys(nodeSelector).length) podSpec.nodeSelector = nodeSelector;
   if (tolerations?.length) podSpec.tolerations = tolerations;
   podSpec.affinity = affinity ? (affinity as V1Affinity) : softAntiAffinity(labels);
+  // Every pod starts gated; the operator admits it (admission.ts).
+  podSpec.schedulingGates = [{ name: ADMISSION_GATE }];
 
   const { size, storageClassName } = model.spec.storage;
   spec.volumeClaimTemplates = [
     {
-      // Said on every PVC, so nobody mistakes a claim left after a delete for a leak.
-      metadata: { name: model.statefulSet.dataVolume, labels, annotations: { [RETENTION_ANNOTATION]: retentionNote(clusterName) } },
+      metadata: {
+        name: model.statefulSet.dataVolume,
+        labels,
+        annotations: {
+          // Said on every PVC, so nobody mistakes a claim left after a delete for a leak.
+          [RETENTION_ANNOTATION]: retentionNote(clusterName),
+          // volumeClaimTemplates are immutable: a StatefulSet created without the marker
+          // (by an older operator) keeps it that way, and its claims keep the old rules.
+          ...(model.statefulSet.claimMarker ? { [CLAIM_ADMISSION_ANNOTATION]: CLAIM_PENDING } : {}),
+        },
+      },
       spec: {
         accessModes: ['ReadWriteOnce'],
         resources: { requests: { storage: size } },

@@ -7,6 +7,7 @@ import { finishObjects } from './finish.js';
 import { namespaceOf, pdModel, type SynthOptions, tikvModel } from './model.js';
 import type { KubeObject } from './types.js';
 
+export * from './admission.js';
 export { blockCacheCapacity, configHash, deepMerge, renderPdToml, renderTikvToml, tikvDefaults } from './config.js';
 export { exactResources, softAntiAffinity } from './finish.js';
 export * from './labels.js';

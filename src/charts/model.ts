@@ -14,6 +14,13 @@ export interface SynthOptions {
   /** StatefulSet rolling-update partitions: pods with a lower ordinal keep the old template. */
   pdPartition?: number;
   tikvPartition?: number;
+  /**
+   * Whether each volumeClaimTemplate marks new PVCs `tikv.org/admission: pending` (default
+   * true). False for a live StatefulSet created without the marker: its templates are
+   * immutable.
+   */
+  pdClaimMarker?: boolean;
+  tikvClaimMarker?: boolean;
 }
 
 export interface PortSpec {
@@ -46,6 +53,8 @@ export interface ComponentModel {
     /** volumeClaimTemplate name; also the name of the data volume mount. */
     dataVolume: string;
     dataMountPath: string;
+    /** Whether the volumeClaimTemplate carries the `pending` admission marker. */
+    claimMarker: boolean;
   };
 }
 
@@ -113,6 +122,7 @@ export function pdModel(cluster: TikvCluster, opts: SynthOptions): ComponentMode
       configHash: configHash(toml, script),
       dataVolume: n.pdVolume,
       dataMountPath: PD_DATA_DIR,
+      claimMarker: opts.pdClaimMarker ?? true,
     },
   };
 }
@@ -154,6 +164,7 @@ export function tikvModel(cluster: TikvCluster, opts: SynthOptions): ComponentMo
       configHash: configHash(toml),
       dataVolume: n.tikvVolume,
       dataMountPath: TIKV_DATA_DIR,
+      claimMarker: opts.tikvClaimMarker ?? true,
     },
   };
 }

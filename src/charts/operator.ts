@@ -37,10 +37,14 @@ export const CLUSTER_RULES: PolicyRule[] = [
   { apiGroups: [GROUP], resources: [`${PLURAL}/finalizers`], verbs: ['update'] },
   { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: [''], resources: ['services', 'configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
-  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
-  // The one delete: a retained PVC whose data PD says is dead (a tombstoned store or a
-  // removed member), before a scale-out would start a new pod on it. Read by name only.
-  { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'delete'] },
+  // patch: admitting a pod removes its scheduling gate (charts/admission.ts). delete: one
+  // incarnation (uid precondition) of a pod that was admitted but never registered with
+  // PD, so it cannot register while a scale-in removes its ordinal.
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] },
+  // The one PVC delete: a retained PVC whose data PD says is dead (a tombstoned store or a
+  // removed member), before a scale-out would start a new pod on it. Read by name only;
+  // patch records what the operator knows about a PVC's data (annotations).
+  { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   // Out of the cluster (`npm start`) PD is reached through the API server's service proxy,
   // where RBAC checks the proxied HTTP method: GET = get, POST = create, DELETE = delete

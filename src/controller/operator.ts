@@ -7,6 +7,7 @@ import { API_VERSION, KIND } from '../api/v1alpha1.js';
 import { LABELS, MANAGED_BY, RETENTION_ANNOTATION } from '../charts/labels.js';
 import { Applier } from './kube/apply.js';
 import { type ClaimAPI, KubeClaims } from './kube/claims.js';
+import { KubePods, type PodAPI } from './kube/pods.js';
 import { KubeEventRecorder } from './kube/events.js';
 import { clusterWidePath, resourcePath } from './kube/resources.js';
 import { writeStatus } from './kube/status.js';
@@ -101,6 +102,7 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       writeStatus: writes.wrap((key, live, desired) => writeStatus(opts.kc, key, live, desired)),
       pd: (ref) => writes.pd(pd(ref)),
       claims: writes.claims(new KubeClaims(opts.kc)),
+      pods: writes.pods(new KubePods(opts.kc)),
       events,
       log,
       steadyRequeueMs: opts.steadyRequeueMs,
@@ -215,6 +217,26 @@ export function writeGuard(signal: AbortSignal) {
       deleteClaim: async (ns, claim) => {
         check();
         return claims.deleteClaim(ns, claim);
+      },
+      recordAdmission: async (ns, name, clusterID) => {
+        check();
+        return claims.recordAdmission(ns, name, clusterID);
+      },
+      annotateClaim: async (ns, claim, annotations) => {
+        check();
+        return claims.annotateClaim(ns, claim, annotations);
+      },
+    }),
+    pods: (pods: PodAPI): PodAPI => ({
+      getPod: (ns, name, gate) => pods.getPod(ns, name, gate),
+      getStatefulSet: (ns, name) => pods.getStatefulSet(ns, name),
+      admitPod: async (ns, name, uid, gate, index) => {
+        check();
+        return pods.admitPod(ns, name, uid, gate, index);
+      },
+      deletePod: async (ns, name, uid) => {
+        check();
+        return pods.deletePod(ns, name, uid);
       },
     }),
   };

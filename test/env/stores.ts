@@ -49,6 +49,19 @@ export interface StoreStandinOptions {
   log?: (s: string) => void;
   /** How long registration keeps retrying while PD has no leader (default 30 s). */
   registerTimeoutMs?: number;
+  /**
+   * The store identity in the data directory, as TiKV keeps it: given, the stand-in
+   * registers `storeId` (a fresh data dir allocates one and writes it back here) instead
+   * of looking its address up in PD. So a new volume is a new store, and a volume whose
+   * store PD buried fails to start (STORE_TOMBSTONE), like TiKV.
+   */
+  dataDir?: { storeId?: string };
+  /**
+   * Asked right before the store is registered (Bootstrap or PutStore): a TiKV registers
+   * only while its process runs, so a harness whose "process" is a pod answers whether that
+   * pod still runs; false aborts the registration.
+   */
+  stillRunning?: () => Promise<boolean>;
 }
 
 const DEFAULT_CAPACITY = 10 * 1024 ** 3;
@@ -130,7 +143,14 @@ class StandinImpl implements StoreStandin {
     if (!bootstrapped && (await this.tryBootstrap())) {
       this.log(`bootstrapped the cluster as store ${this.storeId}`);
     } else {
+      const dir = this.opts.dataDir;
+      if (dir) {
+        // TiKV writes the id it was given before it registers: a retry keeps it.
+        dir.storeId ??= await this.allocId();
+        this.storeId = dir.storeId;
+      }
       this.storeId ??= (await this.existingStoreId()) ?? (await this.allocId());
+      await this.checkRunning();
       await this.pd.call('PutStore', { store: this.storeMessage() });
       this.log(`registered as store ${this.storeId}`);
     }
@@ -148,6 +168,7 @@ class StandinImpl implements StoreStandin {
     const peer: Peer = { id: await this.allocId(), store_id: this.storeId, role: 'Voter' };
     const entry = newRegionEntry(regionId, peer);
     try {
+      await this.checkRunning();
       await this.pd.call('Bootstrap', { store: this.storeMessage(), region: entry.region });
     } catch (e) {
       // The loser of a race sees ALREADY_BOOTSTRAPPED, or UNKNOWN when its etcd txn conflicted.
@@ -157,7 +178,12 @@ class StandinImpl implements StoreStandin {
       return false;
     }
     simCluster(this.pd.clusterId).regions.set(regionId, entry);
+    if (this.opts.dataDir) this.opts.dataDir.storeId = this.storeId;
     return true;
+  }
+
+  private async checkRunning(): Promise<void> {
+    if (this.opts.stillRunning && !(await this.opts.stillRunning())) throw new Error('its process is gone; not registering');
   }
 
   /** A restarted TiKV keeps its store id (it lives in the data dir); same address ⇒ same store. */

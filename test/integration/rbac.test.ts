@@ -28,13 +28,19 @@ describe('operator RBAC (deploy/)', () => {
       ['list', '', 'pods'],
       ['create', '', 'events'],
       ['delete', '', 'persistentvolumeclaims'],
+      ['patch', '', 'persistentvolumeclaims'],
+      // admission removes a pod's scheduling gate; a never-registered incarnation is deleted
+      ['patch', '', 'pods'],
+      ['delete', '', 'pods'],
       ['get', '', 'services', 'proxy'],
       ['create', '', 'services', 'proxy'],
       ['delete', '', 'services', 'proxy'],
     ];
     const refused: Check[] = [
       ['delete', 'apps', 'statefulsets'],
-      ['delete', '', 'pods'],
+      ['create', '', 'pods'],
+      ['deletecollection', '', 'pods'],
+      ['list', '', 'persistentvolumeclaims'],
       ['get', '', 'secrets'],
       ['patch', 'tikv.org', 'tikvclusters'],
       ['update', 'coordination.k8s.io', 'leases'],

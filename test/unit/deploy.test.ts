@@ -23,15 +23,18 @@ describe('deploy/ (the operator in the cluster)', () => {
       expect(rule.verbs).not.toContain('deletecollection');
       expect(rule.resources).not.toContain('secrets');
     }
-    // The only delete: a retained PVC whose data PD confirmed dead (tombstoned store,
-    // removed member), before a scale-out reuses its ordinal; a new pod cannot start on
-    // it. Everything else the operator owns goes through owner references.
+    // The deletes: a retained PVC whose data PD confirmed dead (tombstoned store, removed
+    // member, or never a store of this PD cluster), before a scale-out reuses its ordinal;
+    // and one incarnation of a pod that was admitted but never registered with PD, so it
+    // cannot register while its ordinal is removed (the pod comes back, gated). Everything
+    // else the operator owns goes through owner references.
     // `services/proxy` delete is not a Kubernetes delete: it is a DELETE proxied to PD's own
     // API (remove a member, offline a store, drop an evict-leader entry) when running outside
     // the cluster.
     const deletes = [...CLUSTER_RULES, ...NAMESPACE_RULES].filter((r) => r.verbs.includes('delete'));
     expect(deletes).toEqual([
-      { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'delete'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['services/proxy'], verbs: ['get', 'create', 'delete'] },
     ]);
     const role = byKind('Role')[0] as unknown as { rules: unknown[]; metadata: { namespace: string } };

@@ -160,6 +160,8 @@ export interface ConditionInput {
   paused: boolean;
   /** Why the spec is invalid, when it is. */
   invalid?: string;
+  /** What the apiserver refused to apply in this reconcile, when it refused. */
+  applyFailed?: string;
 }
 
 interface ConditionState {
@@ -428,6 +430,10 @@ function progressing(input: ConditionInput): ConditionState {
 function ready(input: ConditionInput, pdAvail: ConditionState): ConditionState {
   if (input.invalid !== undefined) {
     return { status: 'False', reason: 'InvalidSpec', message: `the spec is invalid: ${input.invalid}; fix the TikvCluster spec` };
+  }
+  // Known whatever PD says: the spec did not reach the objects, so the cluster is not as desired.
+  if (input.applyFailed !== undefined) {
+    return { status: 'False', reason: 'ApplyFailed', message: `the apiserver refused an object, the operator retries with backoff: ${input.applyFailed}` };
   }
   if (input.pd.kind === 'Unreachable') return pdUnreachable(input.pd.error);
   if (input.stores.kind === 'Unknown') {

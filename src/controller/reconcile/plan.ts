@@ -4,6 +4,9 @@
 // The same holds for deleting a leftover PVC before a scale-out reuses its ordinal.
 import { pdPodName, pdPvcName, tikvPodName, tikvPvcName } from '../../api/names.js';
 import type { PDMemberStatus, TiKVStoreStatus } from '../../api/v1alpha1.js';
+import { ADMISSION_GATE, CLAIM_ADMISSION_ANNOTATION, CLAIM_ADMITTED, CLAIM_CLUSTER_ID_ANNOTATION, CLAIM_MEMBER_ANNOTATION, CLAIM_PENDING, CLAIM_STORE_ANNOTATION } from '../../charts/admission.js';
+import type { KubeObject } from '../../charts/types.js';
+import { hasGate, type LivePod } from '../kube/pods.js';
 
 /** Entries of the `initial-cluster` value `a=http://…,b=http://…`. */
 export function initialMemberCount(initialCluster: string | undefined): number | undefined {
@@ -25,8 +28,10 @@ export function pdBootstrapped(args: {
   return args.healthyMembers !== undefined && args.healthyMembers >= args.initialMembers;
 }
 
-export type PDAction = { kind: 'transferLeader'; from: string; to: string } | { kind: 'deleteMember'; name: string };
-export type TiKVAction = { kind: 'offlineStore' | 'cancelStoreRemoval'; id: string; podName: string };
+/** Deletes one incarnation (uid) of a pod that was admitted but never registered. */
+export type RestartPod = { kind: 'restartPod'; podName: string; uid: string };
+export type PDAction = { kind: 'transferLeader'; from: string; to: string } | { kind: 'deleteMember'; name: string } | RestartPod;
+export type TiKVAction = { kind: 'offlineStore' | 'cancelStoreRemoval'; id: string; podName: string } | RestartPod;
 
 export interface ScalePlan<A> {
   /** The StatefulSet replicas to apply now. */
@@ -35,6 +40,151 @@ export interface ScalePlan<A> {
   action?: A;
   /** Why the scale-in waits, for the Progressing condition; unset when nothing waits. */
   waiting?: { reason: string; message: string };
+  /**
+   * The ordinal whose removal waits for a RemovalProof: PD lists no store or member for
+   * it, which alone proves nothing (its process may be registering right now).
+   */
+  prove?: number;
+}
+
+// --- the admission fence on scale-in ------------------------------------------------------
+//
+// Why the race between "PD lists no store for pod k" and "shrink the StatefulSet" cannot
+// happen: a pod starts gated (charts/admission.ts) and only this reconcile removes gates,
+// never for the ordinal it is removing. So the pod about to go is either
+//  - still gated: it was never scheduled, never ran, and cannot run before it is gone;
+//  - absent while the StatefulSet can only create it gated: the same, for the pod to come;
+//  - admitted: it may be starting a store right now, and PD's "no store" proves nothing.
+//    It is not removed; that incarnation is deleted (uid precondition) instead, and the
+//    decision is taken again once it is gone, about its gated replacement.
+// Every earlier incarnation is gone by then, and the PD read the decision uses is made
+// after the pod read (the reconciler orders them), so a store any incarnation registered
+// is in that PD answer. What this leans on: only the operator removes the gate, and a
+// process is dead once the apiserver no longer has its pod (the kubelet deletes the pod
+// only after its containers stopped; a force delete, or a registration still in flight
+// from a process that already died, are outside it).
+// A store PD made a Tombstone needs none of this when the ordinal's PVC records that
+// store (written before PD was asked to remove it): every pod on that PVC runs that
+// store, which cannot come back.
+
+/** What fresh reads showed about the ordinal a scale-in would remove on "PD lists none". */
+export interface RemovalProof {
+  /** The ordinal's pod (a GET made before the PD read the plan is given); undefined: none. */
+  pod?: LivePod;
+  /** Whether the StatefulSet (a fresh GET) can only create that ordinal's pod gated. */
+  recreatedGated: boolean;
+  /** The store or member id the ordinal's PVC records as its data. */
+  recorded?: string;
+}
+
+const proveWait = (podName: string, what: string) => ({
+  reason: 'ScaleInConfirming',
+  message: `checking that ${podName} never ran a ${what} before removing it`,
+});
+
+function removeUnregistered<A>(podName: string, what: 'store' | 'member', live: number, proof: RemovalProof | undefined): ScalePlan<A | RestartPod> {
+  if (!proof) return { replicas: live, prove: live - 1, waiting: proveWait(podName, what) };
+  const wait = (message: string) => ({ replicas: live, waiting: { reason: 'ScaleInWaitingForPod', message } });
+  const { pod } = proof;
+  if (!pod) {
+    if (proof.recreatedGated) return { replicas: live - 1 };
+    return wait(`${podName} does not exist yet and its StatefulSet could create it without the admission gate; its removal waits for the pod`);
+  }
+  if (pod.deleting) return wait(`${podName} is terminating and could still start a ${what}; its removal waits until it is gone`);
+  if (pod.gated) return { replicas: live - 1 };
+  if (!proof.recreatedGated) {
+    return wait(
+      `${podName} runs without the admission gate (its StatefulSet predates it) and PD lists no ${what} for it; its removal waits until it registers (then it is removed through PD) or a rolling update replaces it with a gated pod`,
+    );
+  }
+  return {
+    replicas: live,
+    action: { kind: 'restartPod', podName, uid: pod.uid },
+    waiting: {
+      reason: 'ScaleInRestartingPod',
+      message: `${podName} was admitted but PD lists no ${what} for it: deleting this incarnation so that it cannot register while it is removed; its gated replacement is removed next`,
+    },
+  };
+}
+
+/**
+ * Whether the StatefulSet creates the pod of `ordinal` with the admission gate: its
+ * template has it and its status has caught up; mid-roll, ordinals below the partition
+ * come from the current revision, which then must be the update revision too.
+ */
+export function recreatesGated(sts: KubeObject | undefined, ordinal: number, gate = ADMISSION_GATE): boolean {
+  if (!sts) return false;
+  const spec = sts.spec as { template?: { spec?: { schedulingGates?: Array<{ name?: string }> } }; updateStrategy?: { rollingUpdate?: { partition?: number } } } | undefined;
+  const status = sts.status as { observedGeneration?: number; currentRevision?: string; updateRevision?: string } | undefined;
+  if (!hasGate(spec?.template, gate)) return false;
+  if ((status?.observedGeneration ?? 0) < ((sts.metadata.generation as number | undefined) ?? 0)) return false;
+  if (status?.updateRevision !== undefined && status.currentRevision === status.updateRevision) return true;
+  return ordinal >= (spec?.updateStrategy?.rollingUpdate?.partition ?? 0);
+}
+
+// --- a wanted pod whose data PD buried ------------------------------------------------
+//
+// A scale-in that reached PD's end (store Tombstone, member removed) but not yet the
+// StatefulSet write leaves a pod on dead data when the spec wants it again: TiKV refuses to
+// start on a tombstoned store, PD on a removed member's data. The pod cannot run again;
+// removing it is safe on the PVC's record alone (a pod on that PVC can only run what PD
+// buried), and the scale-out that follows replaces the PVC through the usual rules.
+
+/** The top ordinal when PD lists only Tombstones for its pod (the reconciler then checks the PVC's record). */
+export function buriedTiKVTop(cluster: string, live: number | undefined, view: StoresView): number | undefined {
+  if (live === undefined || live < 1 || view.kind !== 'Observed') return undefined;
+  const here = view.stores.filter((s) => s.podName === tikvPodName(cluster, live - 1));
+  return here.length > 0 && here.every((s) => s.state === 'Tombstone') ? live - 1 : undefined;
+}
+
+/** The top ordinal when a bootstrapped PD lists every member by pod name and none for it. */
+export function removedPDTop(cluster: string, live: number | undefined, pd: PDView, bootstrapped: boolean): number | undefined {
+  if (live === undefined || live < 1 || !bootstrapped || !pd.reachable || pd.members.length === 0) return undefined;
+  const target = pdPodName(cluster, live - 1);
+  const podNamed = new RegExp(`^${cluster}-pd-\\d+(-\\d+)?$`);
+  if (pd.members.some((m) => !podNamed.test(m.name) || m.name === target || m.name.startsWith(`${target}-`))) return undefined;
+  return live - 1;
+}
+
+/**
+ * The plan that replaces the top pod (one ordinal down), when its PVC records the store or
+ * member PD buried; undefined when it does not (a new pod on a new volume, say).
+ */
+export function replaceBuried<A>(
+  podName: string,
+  live: number,
+  recorded: string | undefined,
+  buried: (id: string) => boolean,
+  what: 'store' | 'member',
+): ScalePlan<A> | undefined {
+  if (recorded === undefined || !buried(recorded)) return undefined;
+  const gone = what === 'store' ? `store ${recorded} is a Tombstone` : `member ${recorded} was removed from PD`;
+  return {
+    replicas: live - 1,
+    waiting: {
+      reason: 'ReplacingPod',
+      message: `${podName} cannot start again: its ${gone}; the pod is removed and re-created on a new volume`,
+    },
+  };
+}
+
+/** A gated pod in the cache. */
+export interface GatedPod {
+  ordinal: number;
+  name: string;
+  uid: string;
+  /** Where the admission gate sits in spec.schedulingGates. */
+  gateIndex: number;
+}
+
+/**
+ * The gated pods to admit: ordinals the StatefulSet holds (`live`) and the spec wants, or
+ * whose store or member PD still counts (`keeps`: a removal not finished yet, whose pod
+ * keeps running until PD lets it go). A pod about to be removed is never admitted.
+ */
+export function podsToAdmit(gated: readonly GatedPod[], live: number | undefined, wanted: number, keeps: (ordinal: number) => boolean): GatedPod[] {
+  if (live === undefined) return [];
+  return gated.filter((p) => p.ordinal < live && (p.ordinal < wanted || keeps(p.ordinal)));
 }
 
 const quorum = (n: number) => Math.floor(n / 2) + 1;
@@ -47,7 +197,7 @@ export type PDView =
  * PD members: scale out at once (new pods `--join`); scale in one member at a time, highest
  * ordinal first: move leadership away, remove the member from PD, then drop the pod.
  */
-export function planPDReplicas(cluster: string, desired: number, live: number | undefined, pd: PDView): ScalePlan<PDAction> {
+export function planPDReplicas(cluster: string, desired: number, live: number | undefined, pd: PDView, proof?: RemovalProof): ScalePlan<PDAction> {
   if (live === undefined || desired >= live) return { replicas: desired };
   if (!pd.reachable) {
     return {
@@ -56,8 +206,21 @@ export function planPDReplicas(cluster: string, desired: number, live: number | 
     };
   }
   const target = pdPodName(cluster, live - 1);
-  const member = pd.members.find((m) => m.name === target);
-  if (!member) return { replicas: live - 1 };
+  // Status names a half-joined member after its peer URL's pod, and twins `<pod>-<id>`.
+  const member = pd.members.find((m) => m.name === target || m.name.startsWith(`${target}-`));
+  if (!member) {
+    const podNamed = new RegExp(`^${cluster}-pd-\\d+(-\\d+)?$`);
+    const unnamed = pd.members.find((m) => !podNamed.test(m.name));
+    if (unnamed) {
+      return {
+        replicas: live,
+        waiting: { reason: 'ScaleInBlocked', message: `PD lists member ${unnamed.id} as ${unnamed.name}, which could be ${target}; its removal waits until PD names it` },
+      };
+    }
+    // Removed through PD, and the PVC holds that member's data: a pod on it cannot rejoin.
+    if (proof?.recorded !== undefined && !pd.members.some((m) => m.id === proof.recorded)) return { replicas: live - 1 };
+    return removeUnregistered(target, 'member', live, proof);
+  }
   const remaining = pd.members.filter((m) => m.name !== target);
   const healthyRemaining = remaining.filter((m) => m.health).length;
   if (healthyRemaining < quorum(remaining.length)) {
@@ -87,7 +250,7 @@ export type StoresView =
  * until PD has moved its regions away and made it a Tombstone, then drop the pod. PVCs stay.
  * A removal still under way for an ordinal the spec wants again is cancelled.
  */
-export function planTiKVReplicas(cluster: string, desired: number, live: number | undefined, view: StoresView): ScalePlan<TiKVAction> {
+export function planTiKVReplicas(cluster: string, desired: number, live: number | undefined, view: StoresView, proof?: RemovalProof): ScalePlan<TiKVAction> {
   if (live === undefined || desired >= live) {
     const cancel = live === undefined ? undefined : removalToCancel(cluster, live, view);
     return cancel ? { replicas: desired, action: cancel } : { replicas: desired };
@@ -98,11 +261,16 @@ export function planTiKVReplicas(cluster: string, desired: number, live: number 
       waiting: { reason: 'ScaleInWaitingForPD', message: `TiKV scale-in from ${live} to ${desired} waits: PD cannot tell the store states (${view.error})` },
     };
   }
-  // Before the first store bootstraps the cluster no store holds data.
-  if (view.kind === 'NotBootstrapped') return { replicas: live - 1 };
   const target = tikvPodName(cluster, live - 1);
+  // Before the first store bootstraps the cluster no store holds data, but the pod may be
+  // bootstrapping it right now: the fence decides, as for any pod PD lists no store for.
+  if (view.kind === 'NotBootstrapped') return removeUnregistered(target, 'store', live, proof);
   const store = view.stores.find((s) => s.podName === target && s.state !== 'Tombstone');
-  if (!store) return { replicas: live - 1 };
+  if (!store) {
+    const buried = proof?.recorded !== undefined && view.stores.some((s) => s.podName === target && s.id === proof.recorded && s.state === 'Tombstone');
+    if (buried) return { replicas: live - 1 };
+    return removeUnregistered(target, 'store', live, proof);
+  }
   if (store.state === 'Offline') {
     return {
       replicas: live,
@@ -148,8 +316,20 @@ function removalToCancel(cluster: string, live: number, view: StoresView): TiKVA
 
 // --- scale-out over a leftover PVC ------------------------------------------------------
 
-/** What to do with the PVC of an ordinal a scale-out is about to (re)create. */
-export type ClaimDecision = { kind: 'delete'; reason: string } | { kind: 'wait'; reason: string; message: string };
+/**
+ * What to do with the PVC of an ordinal a scale-out is about to (re)create. `reuse`: it
+ * holds no data, the new pod may have it. `delete` with `confirm`: only once a fresh read
+ * shows no pod of that ordinal and PD, asked again after that read, still says the same.
+ */
+export type ClaimDecision =
+  | { kind: 'delete'; reason: string; confirm?: true }
+  | { kind: 'reuse'; reason: string }
+  | { kind: 'wait'; reason: string; message: string };
+
+/** What the PVC itself says (the operator's records, charts/admission.ts). */
+export interface ClaimFacts {
+  annotations?: Record<string, string>;
+}
 
 const claimWait = (pvc: string, pod: string, why: string): ClaimDecision => ({
   kind: 'wait',
@@ -157,17 +337,33 @@ const claimWait = (pvc: string, pod: string, why: string): ClaimDecision => ({
   message: `scale-out waits at ${pod}: its old PVC ${pvc} is still there and ${why}`,
 });
 
+const neverAdmitted = (claim: ClaimFacts | undefined) => claim?.annotations?.[CLAIM_ADMISSION_ANNOTATION] === CLAIM_PENDING;
+
 /**
  * PVCs are retained on scale-in, so a scale-out would hand ordinal i the data of the store
- * that used to live there. Once that store is a Tombstone, TiKV refuses to start on it; the
- * PVC may go only when PD positively says so: a Tombstone at the pod's address and no
- * other store there. Anything less (PD unreachable, no record, a live store) keeps it.
+ * that used to live there. A PVC no pod was ever admitted onto holds nothing and is
+ * reused. Otherwise the PVC may go only when PD positively says its data is dead:
+ *  - a Tombstone at the pod's address and no other store there (when the PVC records
+ *    that store as its data, at once; otherwise once no pod of the ordinal exists);
+ *  - or no store at all, for a PVC whose first pod was admitted while PD had the cluster
+ *    ID PD has now: whatever that pod wrote never became a store of this cluster.
+ * Anything less (PD unreachable, no record, a live store, another cluster's data) keeps it.
  */
-export function decideTiKVClaim(cluster: string, ordinal: number, view: StoresView): ClaimDecision {
+export function decideTiKVClaim(cluster: string, ordinal: number, view: StoresView, claim?: ClaimFacts, clusterID?: string): ClaimDecision {
   const pvc = tikvPvcName(cluster, ordinal);
   const pod = tikvPodName(cluster, ordinal);
+  if (neverAdmitted(claim)) return { kind: 'reuse', reason: `no pod was ever admitted onto ${pvc}, so it holds no data` };
   if (view.kind === 'Unknown') return claimWait(pvc, pod, `PD cannot tell whose data it holds (${view.error})`);
-  if (view.kind === 'NotBootstrapped') return claimWait(pvc, pod, 'PD has no stores yet, so it cannot tell whose data it holds; delete the PVC if its data is not needed');
+  const annotations = claim?.annotations ?? {};
+  const ours =
+    annotations[CLAIM_ADMISSION_ANNOTATION] === CLAIM_ADMITTED && clusterID !== undefined && annotations[CLAIM_CLUSTER_ID_ANNOTATION] === clusterID;
+  const noStore = (): ClaimDecision =>
+    ours
+      ? { kind: 'delete', confirm: true, reason: `PD cluster ${clusterID}, the only one pods on ${pvc} belonged to, never had a store for ${pod}` }
+      : claimWait(pvc, pod, 'PD has no store at its address, so it cannot tell whose data it holds; delete the PVC if its data is not needed');
+  if (view.kind === 'NotBootstrapped') {
+    return ours ? noStore() : claimWait(pvc, pod, 'PD has no stores yet, so it cannot tell whose data it holds; delete the PVC if its data is not needed');
+  }
   const here = view.stores.filter((s) => s.podName === pod);
   const alive = here.find((s) => s.state !== 'Tombstone');
   if (alive) {
@@ -178,18 +374,23 @@ export function decideTiKVClaim(cluster: string, ordinal: number, view: StoresVi
     );
   }
   const tombstone = here.find((s) => s.state === 'Tombstone');
-  if (!tombstone) return claimWait(pvc, pod, 'PD has no store at its address, so it cannot tell whose data it holds; delete the PVC if its data is not needed');
-  return { kind: 'delete', reason: `store ${tombstone.id} of ${pod} is a Tombstone in PD; a new store cannot start on its data` };
+  if (!tombstone) return noStore();
+  const recorded = here.find((s) => s.id === annotations[CLAIM_STORE_ANNOTATION]);
+  const reason = `store ${(recorded ?? tombstone).id} of ${pod} is a Tombstone in PD; a new store cannot start on its data`;
+  // Without the record the PVC might be a newer one a pod is about to register from.
+  return recorded ? { kind: 'delete', reason } : { kind: 'delete', reason, confirm: true };
 }
 
 /**
  * The PD twin: a removed member's data would make the new pod rejoin as a member PD no
  * longer knows. Deleted only when PD (reachable, bootstrapped) lists every member by its
- * pod name and none is this pod; a member without one could be it, so it blocks.
+ * pod name and none is this pod; a member without one could be it, so it blocks. A PVC no
+ * pod was ever admitted onto is reused.
  */
-export function decidePDClaim(cluster: string, ordinal: number, pd: PDView, bootstrapped: boolean): ClaimDecision {
+export function decidePDClaim(cluster: string, ordinal: number, pd: PDView, bootstrapped: boolean, claim?: ClaimFacts): ClaimDecision {
   const pvc = pdPvcName(cluster, ordinal);
   const pod = pdPodName(cluster, ordinal);
+  if (neverAdmitted(claim)) return { kind: 'reuse', reason: `no pod was ever admitted onto ${pvc}, so it holds no data` };
   if (!pd.reachable) return claimWait(pvc, pod, `PD is unreachable, so it cannot tell whether the member is gone (${pd.error})`);
   if (!bootstrapped) return claimWait(pvc, pod, 'PD is not bootstrapped yet');
   if (pd.members.some((m) => m.name === pod)) {
@@ -200,7 +401,11 @@ export function decidePDClaim(cluster: string, ordinal: number, pd: PDView, boot
   const podNamed = new RegExp(`^${cluster}-pd-\\d+$`);
   const unnamed = pd.members.find((m) => !podNamed.test(m.name));
   if (unnamed) return claimWait(pvc, pod, `PD lists member ${unnamed.id} as ${unnamed.name}, which could be ${pod}`);
-  return { kind: 'delete', reason: `${pod} is not a member of PD; a new member cannot start on a removed member's data` };
+  const reason = `${pod} is not a member of PD; a new member cannot start on a removed member's data`;
+  // A PVC recording a member PD removed holds that member; any other might be a pod's
+  // that is joining right now.
+  const recorded = claim?.annotations?.[CLAIM_MEMBER_ANNOTATION];
+  return recorded !== undefined ? { kind: 'delete', reason } : { kind: 'delete', reason, confirm: true };
 }
 
 // --- rolling update ---------------------------------------------------------------------
@@ -326,6 +531,27 @@ export function planPDRoll(cluster: string, sts: RollState | undefined, pods: Ro
       };
     },
   });
+}
+
+/**
+ * Why PD has not finished rolling, or undefined when it has: every pod on the update
+ * revision and Ready, and every member PD lists healthy. TiKV waits for this, not for
+ * the partition reaching 0: the reconcile that releases the last PD pod has not seen it
+ * come back yet, and evicting a store's leaders while PD restarts moves them twice.
+ */
+export function pdRollUnsettled(cluster: string, sts: RollState | undefined, pods: RollPod[], pd: PDView): string | undefined {
+  if (!sts) return undefined;
+  if (sts.templateChanging) return 'PD is rolled first';
+  if (!sts.statusCurrent) return 'PD is rolled first (its StatefulSet status is behind its spec)';
+  if (isRolling(sts)) return 'PD is rolled first';
+  for (let k = 0; k < sts.replicas && sts.updateRevision !== undefined; k++) {
+    const why = podNotDone(pods.find((x) => x.ordinal === k), sts.updateRevision, () => undefined);
+    if (why) return `PD is rolled first: ${pdPodName(cluster, k)}: ${why}`;
+  }
+  if (!pd.reachable) return `PD is rolled first: PD is unreachable (${pd.error})`;
+  const sick = pd.members.filter((m) => !m.health).map((m) => m.name || m.id);
+  if (sick.length) return `PD is rolled first: PD member${sick.length > 1 ? 's' : ''} ${sick.join(', ')} not healthy`;
+  return undefined;
 }
 
 export interface EvictionView {

@@ -7,17 +7,32 @@
 //   transfer and evict-leader for a roll) -> status + events.
 // Deletion relies on owner references; PVCs are kept on purpose, and deleted only when a
 // scale-out would otherwise hand a new pod dead data (PD must confirm it is dead).
-import { names, pdPvcName, tikvPvcName } from '../../api/names.js';
+// Pods start gated and are admitted here (charts/admission.ts): a scale-in that PD has no
+// store or member for leans on the gate, not on a PD read a starting pod could outrun.
+// Any unexpected exception ends in a status that says so (Ready False, ReconcileError).
+import { names, pdPodName, pdPvcName, tikvPodName, tikvPvcName } from '../../api/names.js';
 import type { Condition, TikvCluster, TikvClusterStatus } from '../../api/v1alpha1.js';
 import { API_VERSION, KIND } from '../../api/v1alpha1.js';
 import { validateTikvCluster, formatIssues } from '../../api/validate.js';
-import { type KubeObject, LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY, selectorLabels, synthesize } from '../../charts/index.js';
+import {
+  ADMISSION_GATE,
+  CLAIM_ADMISSION_ANNOTATION,
+  CLAIM_MEMBER_ANNOTATION,
+  CLAIM_STORE_ANNOTATION,
+  type KubeObject,
+  LABELS,
+  PD_BOOTSTRAPPED_KEY,
+  PD_INITIAL_CLUSTER_KEY,
+  selectorLabels,
+  synthesize,
+} from '../../charts/index.js';
 import { type ApplyResult, contentHash, difference, TEMPLATE_HASH_ANNOTATION } from '../kube/apply.js';
+import type { ClaimAPI, VolumeClaim } from '../kube/claims.js';
+import type { PodAPI } from '../kube/pods.js';
 import { lookAtPD, type PDLook } from '../pd/observe.js';
 import { refuseDowngrade } from './downgrade.js';
-import type { ClaimAPI } from '../kube/claims.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
-import type { ClusterRef, PDClient, PDResolver } from '../pd/client.js';
+import type { ClusterRef, PDClient, PDResolver, PDStore } from '../pd/client.js';
 import {
   deriveConditions,
   derivePDStatus,
@@ -29,17 +44,27 @@ import {
   type PDMembersObservation,
   type StoresObservation,
   statusEqual,
+  storesObservationOfError,
 } from '../pd/status.js';
 import type { Logger } from '../runtime/log.js';
 import {
   type ClaimDecision,
+  buriedTiKVTop,
+  type ClaimFacts,
   decidePDClaim,
   decideTiKVClaim,
   evictionsToRemove,
   initialMemberCount,
+  type GatedPod,
   type PDAction,
   type PDView,
   pdBootstrapped,
+  pdRollUnsettled,
+  podsToAdmit,
+  recreatesGated,
+  type RemovalProof,
+  removedPDTop,
+  replaceBuried,
   planPDReplicas,
   planPDRoll,
   planTiKVReplicas,
@@ -74,6 +99,8 @@ export interface ReconcilerDeps {
   pd: PDResolver;
   /** PVCs (read by name only while a scale-out is planned) and fresh StatefulSet reads. */
   claims: ClaimAPI;
+  /** Fresh pod and StatefulSet reads, admission (gate removal) and the one pod delete. */
+  pods: PodAPI;
   events: EventRecorder;
   log: Logger;
   now?: () => Date;
@@ -93,10 +120,20 @@ interface ScaleOutGuard {
   /** spec.replicas in the cache. */
   live: number | undefined;
   pvcName: (ordinal: number) => string;
-  decide: (ordinal: number) => ClaimDecision;
+  podName: (ordinal: number) => string;
+  decide: (ordinal: number, claim: ClaimFacts) => ClaimDecision;
+  /** The same decision on a PD answer read now (after the pod was found gone). */
+  decideAgain: (ordinal: number, claim: ClaimFacts) => Promise<ClaimDecision>;
   target: EventTarget;
   log: Logger;
 }
+
+/** The apply failures of a reconcile, already in status; rethrown for the retry with backoff. */
+class ApplyFailedError extends Error {}
+/** The TikvCluster is gone (a status write met 404): the reconcile is done. */
+class ClusterGoneError extends Error {}
+/** Errors of status writes themselves: writing another status about them is pointless. */
+const statusWriteErrors = new WeakSet<object>();
 
 type Wait = { reason: string; message: string };
 
@@ -126,6 +163,8 @@ export class TikvClusterReconciler {
   private readonly lastDowngrade = new Map<string, string>();
   /** The pod each component's roll last released, per cluster key, so each gets one Event. */
   private readonly lastRolled = new Map<string, string>();
+  /** The last unexpected reconcile error reported per cluster, so a retry does not repeat its Event. */
+  private readonly lastReconcileError = new Map<string, string>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -139,17 +178,41 @@ export class TikvClusterReconciler {
     const [namespace, name] = splitKey(key);
     const cached = this.deps.store.cluster(namespace, name);
     if (!cached || cached.metadata.deletionTimestamp) {
-      this.volatileWrittenAt.delete(key);
-      this.lastWritten.delete(key);
-      this.evictingSince.delete(key);
-      this.lastRolled.delete(`${key}/pd`);
-      this.lastRolled.delete(`${key}/tikv`);
-      this.lastDowngrade.delete(key);
+      this.forget(key);
       return {};
     }
     const raw = this.withOwnStatus(key, cached);
     const ref = { namespace, name };
+    try {
+      return await this.reconcileCluster(key, raw, ref, log);
+    } catch (e) {
+      if (e instanceof ClusterGoneError) {
+        log.info({ step: 'status' }, 'the TikvCluster is gone; nothing left to do');
+        this.forget(key);
+        return {};
+      }
+      // Anything unexpected (a bug, an overflowing validation walk) is still reported in
+      // status, so a cluster is never silently stuck in a retry loop.
+      if (!(e instanceof ApplyFailedError) && !(typeof e === 'object' && e !== null && statusWriteErrors.has(e))) {
+        log.error({ err: errorText(e) }, 'reconcile failed unexpectedly');
+        await this.writeErrorStatus(raw, ref, key, e).catch((err) => log.warn({ err: errorText(err) }, 'could not report the reconcile error in status'));
+      }
+      throw e;
+    }
+  }
 
+  private forget(key: string): void {
+    this.volatileWrittenAt.delete(key);
+    this.lastWritten.delete(key);
+    this.evictingSince.delete(key);
+    this.lastRolled.delete(`${key}/pd`);
+    this.lastRolled.delete(`${key}/tikv`);
+    this.lastReconcileError.delete(key);
+    this.lastDowngrade.delete(key);
+  }
+
+  private async reconcileCluster(key: string, raw: TikvClusterObject, ref: ClusterRef, log: Logger): Promise<ReconcileResult> {
+    const { namespace, name } = ref;
     // step: validate. The spec only: status is ours, and a value an older operator wrote
     // (say a phase the enum no longer has) must not lock the cluster out as "invalid spec".
     const valid = validateTikvCluster({ ...raw, status: undefined, metadata: { ...raw.metadata, namespace } });
@@ -163,7 +226,7 @@ export class TikvClusterReconciler {
 
     // step: observe PD
     const pdClient = this.deps.pd(ref);
-    const pd = await lookAtPD(pdClient);
+    const pd = await this.observePD(pdClient);
     if (!pd.reachable) log.warn({ step: 'observe', error: pd.error }, 'PD is unreachable; no member or store will be touched');
 
     const n = names(name);
@@ -186,17 +249,55 @@ export class TikvClusterReconciler {
     const pdSts = this.deps.store.object('StatefulSet', namespace, n.pdStatefulSet);
     const tikvSts = this.deps.store.object('StatefulSet', namespace, n.tikvStatefulSet);
     const pdAvailable = this.pdAvailable(pd);
+    const clusterID = pd.reachable ? pd.members.clusterID : undefined;
+
+    // step: admit. Also while paused: the StatefulSets stay as they are, and the pods they
+    // (re)create still need the operator to run.
+    await this.admitPods(ref, 'pd', stsReplicas(pdSts), bootstrapped ? cluster.spec.pd.replicas : initialMembers, pd, undefined, waits, log);
+    if (clusterID !== undefined) {
+      await this.admitPods(ref, 'tikv', stsReplicas(tikvSts), cluster.spec.tikv.replicas, pd, clusterID, waits, log);
+    } else if (this.deps.store.pods(namespace, name, 'tikv').some((p) => gateIndex(p) >= 0)) {
+      waits.push({ reason: 'AdmissionWaiting', message: 'new TiKV pods are admitted once PD answers: the first pod on a volume is recorded with PD\'s cluster ID' });
+    }
 
     if (!cluster.spec.paused) {
       const target = eventTarget(raw, ref);
-      const guard = (statefulSet: string, live: number | undefined, pvcName: ScaleOutGuard['pvcName'], decide: ScaleOutGuard['decide']) =>
-        ({ namespace, statefulSet, live, pvcName, decide, target, log }) satisfies ScaleOutGuard;
+      const guard = (
+        statefulSet: string,
+        live: number | undefined,
+        pvcName: ScaleOutGuard['pvcName'],
+        podName: ScaleOutGuard['podName'],
+        decide: ScaleOutGuard['decide'],
+        decideAgain: ScaleOutGuard['decideAgain'],
+      ) => ({ namespace, statefulSet, live, pvcName, podName, decide, decideAgain, target, log }) satisfies ScaleOutGuard;
       // step: plan PD. Before bootstrap the member count stays at the initial one: every
       // initial pod must start with the same --initial-cluster list.
       const pdLive = stsReplicas(pdSts);
+      let pdScale: ScalePlan<PDAction> = bootstrapped ? planPDReplicas(name, cluster.spec.pd.replicas, pdLive, pdView(pd)) : { replicas: initialMembers };
+      if (pdScale.prove !== undefined) {
+        const k = pdScale.prove;
+        pdScale = await this.withProof(pdScale, ref, n.pdStatefulSet, pdPodName(name, k), pdPvcName(name, k), CLAIM_MEMBER_ANNOTATION, log, async (proof) =>
+          planPDReplicas(name, cluster.spec.pd.replicas, pdLive, pdView(await this.observePD(pdClient)), proof),
+        );
+      }
+      const pdTop = pdScale.replicas >= (pdLive ?? 0) ? removedPDTop(name, pdLive, pdView(pd), bootstrapped) : undefined;
+      if (pdTop !== undefined && pdLive !== undefined) {
+        const ids = pdView(pd);
+        const replace = await this.replaceIfBuried<PDAction>(ref, pdPvcName(name, pdTop), pdPodName(name, pdTop), pdLive, CLAIM_MEMBER_ANNOTATION, 'member', (id) =>
+          ids.reachable ? !ids.members.some((m) => m.id === id) : false,
+        );
+        if (replace) pdScale = replace;
+      }
       const pdPlan = await this.guardScaleOut(
-        guard(n.pdStatefulSet, pdLive, (i) => pdPvcName(name, i), (i) => decidePDClaim(name, i, pdView(pd), bootstrapped)),
-        bootstrapped ? planPDReplicas(name, cluster.spec.pd.replicas, pdLive, pdView(pd)) : { replicas: initialMembers },
+        guard(
+          n.pdStatefulSet,
+          pdLive,
+          (i) => pdPvcName(name, i),
+          (i) => pdPodName(name, i),
+          (i, claim) => decidePDClaim(name, i, pdView(pd), bootstrapped, claim),
+          async (i, claim) => decidePDClaim(name, i, pdView(await this.observePD(pdClient)), bootstrapped, claim),
+        ),
+        pdScale,
       );
       // step: plan TiKV, only once PD can serve it; TiKV objects are left alone while PD is down.
       let tikvPlan: ScalePlan<TiKVAction> | undefined;
@@ -205,9 +306,31 @@ export class TikvClusterReconciler {
         const tikvLive = stsReplicas(tikvSts);
         const stores = await this.storesView(pd, pdClient, tikvSts, cluster, ref);
         view = stores;
+        let tikvScale = planTiKVReplicas(name, cluster.spec.tikv.replicas, tikvLive, stores);
+        if (tikvScale.prove !== undefined) {
+          const k = tikvScale.prove;
+          tikvScale = await this.withProof(tikvScale, ref, n.tikvStatefulSet, tikvPodName(name, k), tikvPvcName(name, k), CLAIM_STORE_ANNOTATION, log, async (proof) =>
+            planTiKVReplicas(name, cluster.spec.tikv.replicas, tikvLive, await this.storesAgain(pdClient, stores, ref), proof),
+          );
+        }
+        const tikvTop = tikvLive !== undefined && tikvScale.replicas >= tikvLive ? buriedTiKVTop(name, tikvLive, stores) : undefined;
+        if (tikvTop !== undefined && tikvLive !== undefined) {
+          const tombstones = new Set(stores.kind === 'Observed' ? stores.stores.filter((x) => x.state === 'Tombstone').map((x) => x.id) : []);
+          const replace = await this.replaceIfBuried<TiKVAction>(ref, tikvPvcName(name, tikvTop), tikvPodName(name, tikvTop), tikvLive, CLAIM_STORE_ANNOTATION, 'store', (id) =>
+            tombstones.has(id),
+          );
+          if (replace) tikvScale = replace;
+        }
         tikvPlan = await this.guardScaleOut(
-          guard(n.tikvStatefulSet, tikvLive, (i) => tikvPvcName(name, i), (i) => decideTiKVClaim(name, i, stores)),
-          planTiKVReplicas(name, cluster.spec.tikv.replicas, tikvLive, stores),
+          guard(
+            n.tikvStatefulSet,
+            tikvLive,
+            (i) => tikvPvcName(name, i),
+            (i) => tikvPodName(name, i),
+            (i, claim) => decideTiKVClaim(name, i, stores, claim, clusterID),
+            async (i, claim) => decideTiKVClaim(name, i, await this.storesAgain(pdClient, stores, ref), claim, clusterID),
+          ),
+          tikvScale,
         );
       }
       if (!tikvPlan) {
@@ -230,13 +353,25 @@ export class TikvClusterReconciler {
       } else this.lastDowngrade.delete(key);
       const versioned = downgrade ? { ...cluster, spec: { ...cluster.spec, version: downgrade.keep } } : cluster;
       const scaled = withReplicas(versioned, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas);
-      const synthOpts = { uid: raw.metadata.uid as string | undefined, pdBootstrapped: bootstrapped };
+      const synthOpts = {
+        uid: raw.metadata.uid as string | undefined,
+        pdBootstrapped: bootstrapped,
+        pdClaimMarker: claimMarker(pdSts),
+        tikvClaimMarker: claimMarker(tikvSts),
+      };
       let desired = synthesize(scaled, synthOpts);
 
       // step: plan rolling updates. The partitions need the desired pod templates, which
       // do not depend on them: synthesize again only when a partition is not 0.
-      const pdRoll = planPDRoll(name, rollState(pdSts, desired, n.pdStatefulSet, pdPlan.replicas), rollPods(this.deps.store.pods(namespace, name, 'pd')), pdView(pd));
-      const pdRolling = pdRoll.partition > 0 || pdRoll.waiting !== undefined;
+      const pdRollState = rollState(pdSts, desired, n.pdStatefulSet, pdPlan.replicas);
+      const pdPods = rollPods(this.deps.store.pods(namespace, name, 'pd'));
+      const pdRoll = planPDRoll(name, pdRollState, pdPods, pdView(pd));
+      // TiKV starts only once PD has finished: not merely released its last pod (partition
+      // 0 in this very reconcile) but seen it back, Ready and healthy in PD.
+      const pdUnsettled =
+        pdRoll.partition > 0 || pdRoll.waiting !== undefined || pdRoll.rolls !== undefined
+          ? 'PD is rolled first'
+          : pdRollUnsettled(name, pdRollState, pdPods, pdView(pd));
       let tikvRoll: RollPlan | undefined;
       let evicted: string[] | undefined;
       if (tikvPlan && view) {
@@ -247,7 +382,7 @@ export class TikvClusterReconciler {
           rollPods(this.deps.store.pods(namespace, name, 'tikv')),
           view,
           { stores: evicted, since: this.evictingSince.get(key) ?? new Map(), now: this.now().getTime() },
-          pdRolling ? 'PD is rolled first' : undefined,
+          pdUnsettled,
         );
       }
       if (pdRoll.partition > 0 || (tikvRoll?.partition ?? 0) > 0) {
@@ -259,7 +394,7 @@ export class TikvClusterReconciler {
 
       // step: PD calls of the plans, at most one per component per reconcile
       for (const plan of [pdPlan, tikvPlan]) if (plan?.waiting) waits.push(plan.waiting);
-      await this.runScaleInActions(pdClient, [pdPlan.action, tikvPlan?.action], target, waits, log);
+      await this.runScaleInActions(pdClient, [pdPlan.action, tikvPlan?.action], { ref, pd: pdView(pd) }, target, waits, log);
       for (const roll of [pdRoll, tikvRoll]) if (roll?.waiting) waits.push(roll.waiting);
       // A replaced store gets its leaders back before the next store gives its away.
       if (tikvRoll && evicted && view) {
@@ -269,17 +404,124 @@ export class TikvClusterReconciler {
     }
 
     // step: status
-    const status = this.buildStatus(raw, cluster, pd, bootstrapped, waits, ref);
+    const status = this.buildStatus(raw, cluster, pd, bootstrapped, waits, ref, applyErrors);
     await this.writeStatusIfChanged(raw, ref, status, key);
+    this.lastReconcileError.delete(key);
     if (applyErrors.length) {
       if (this.lastApplyError.get(key) !== applyErrors[0]) await this.deps.events.emit(eventTarget(raw, ref), 'Warning', 'ApplyFailed', applyErrors[0] ?? '');
       this.lastApplyError.set(key, applyErrors[0] ?? '');
       // Thrown after status is written, so the runtime retries with backoff.
-      throw new Error(`apply failed: ${applyErrors.join('; ')}`);
+      throw new ApplyFailedError(`apply failed: ${applyErrors.join('; ')}`);
     }
     this.lastApplyError.delete(key);
     const ready = status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     return { requeueAfterMs: ready ? this.steadyMs : this.busyMs };
+  }
+
+  /**
+   * Admits the gated pods of one component that the StatefulSet holds and that are wanted
+   * (plan.ts podsToAdmit). Before a pod goes, its PVC is marked admitted (with PD's cluster
+   * ID for TiKV when this is the first pod on it): a PVC still `pending` then proves that
+   * no pod ever ran on it.
+   */
+  private async admitPods(
+    ref: ClusterRef,
+    component: 'pd' | 'tikv',
+    live: number | undefined,
+    wanted: number,
+    pd: PDObservation,
+    clusterID: string | undefined,
+    waits: Wait[],
+    log: Logger,
+  ): Promise<void> {
+    const { namespace, name } = ref;
+    const gated: GatedPod[] = this.deps.store.pods(namespace, name, component).flatMap((p) => {
+      const index = gateIndex(p);
+      const ordinal = ordinalOf(p);
+      const uid = p.metadata.uid as string | undefined;
+      if (index < 0 || ordinal === undefined || !uid || p.metadata.deletionTimestamp) return [];
+      return [{ ordinal, name: p.metadata.name, uid, gateIndex: index }];
+    });
+    if (gated.length === 0) return;
+    const keeps = component === 'pd' ? pdMemberKept(name, pd) : storeKept(name, pd, ref, this.now());
+    for (const p of podsToAdmit(gated, live, wanted, keeps)) {
+      const pvc = component === 'pd' ? pdPvcName(name, p.ordinal) : tikvPvcName(name, p.ordinal);
+      try {
+        const recorded = await this.deps.claims.recordAdmission(namespace, pvc, clusterID);
+        if (recorded === 'missing') {
+          waits.push({ reason: 'AdmissionWaiting', message: `pod ${p.name} is admitted once its PVC ${pvc} exists` });
+          continue;
+        }
+        const result = await this.deps.pods.admitPod(namespace, p.name, p.uid, ADMISSION_GATE, p.gateIndex);
+        log.info({ step: 'admit', pod: p.name, uid: p.uid, pvc, recorded, result }, result === 'admitted' ? 'admitted the pod' : 'the pod changed before it was admitted');
+      } catch (e) {
+        log.warn({ step: 'admit', pod: p.name, error: errorText(e) }, 'could not admit the pod; will retry');
+        waits.push({ reason: 'AdmissionFailed', message: `admitting pod ${p.name} failed: ${errorText(e)}` });
+      }
+    }
+  }
+
+  /**
+   * Gathers the RemovalProof a plan asks for, in the order the fence needs: the PVC's
+   * record, the pod and the StatefulSet first, PD only after (`replan` reads it). A read
+   * that fails keeps the plan as it was (nothing is removed) and says why.
+   */
+  private async withProof<A>(
+    plan: ScalePlan<A>,
+    ref: ClusterRef,
+    statefulSet: string,
+    podName: string,
+    pvcName: string,
+    recordKey: string,
+    log: Logger,
+    replan: (proof: RemovalProof) => Promise<ScalePlan<A>>,
+  ): Promise<ScalePlan<A>> {
+    const ordinal = plan.prove ?? 0;
+    try {
+      const claim = await this.deps.claims.getClaim(ref.namespace, pvcName);
+      const pod = await this.deps.pods.getPod(ref.namespace, podName, ADMISSION_GATE);
+      const sts = await this.deps.pods.getStatefulSet(ref.namespace, statefulSet);
+      const recorded = claim && !claim.deleting ? claim.annotations?.[recordKey] : undefined;
+      const proof: RemovalProof = { ...(pod ? { pod } : {}), recreatedGated: recreatesGated(sts, ordinal), ...(recorded !== undefined ? { recorded } : {}) };
+      const next = await replan(proof);
+      log.debug({ step: 'scale-in', pod: podName, proof, replicas: next.replicas }, 'checked the admission fence');
+      // A second "prove" would mean PD now lists a different ordinal's story: keep the count.
+      return next.prove !== undefined ? { ...next, replicas: Math.max(next.replicas, ordinal + 1) } : next;
+    } catch (e) {
+      log.warn({ step: 'scale-in', pod: podName, error: errorText(e) }, 'could not check the pod before removing it; will retry');
+      return { replicas: ordinal + 1, waiting: { reason: 'ScaleInWaitingForPod', message: `checking ${podName} before removing it failed: ${errorText(e)}` } };
+    }
+  }
+
+  /**
+   * The replacing plan (plan.ts replaceBuried) when the top pod's PVC records data PD buried.
+   * Tombstones and removed members do not come back, so the PD answer of this reconcile
+   * holds; the PVC is read fresh.
+   */
+  private async replaceIfBuried<A>(
+    ref: ClusterRef,
+    pvcName: string,
+    podName: string,
+    live: number,
+    recordKey: string,
+    what: 'store' | 'member',
+    buried: (id: string) => boolean,
+  ): Promise<ScalePlan<A> | undefined> {
+    const claim = await this.deps.claims.getClaim(ref.namespace, pvcName);
+    const recorded = claim && !claim.deleting ? claim.annotations?.[recordKey] : undefined;
+    return replaceBuried<A>(podName, live, recorded, buried, what);
+  }
+
+  /** PD's stores read again, as a view (same max-replicas as the first read of this reconcile). */
+  private async storesAgain(client: PDClient, first: StoresView, ref: ClusterRef): Promise<StoresView> {
+    let stores: PDStore[];
+    try {
+      stores = await client.stores({ includeTombstone: true });
+    } catch (e) {
+      return storesObservationOfError(e);
+    }
+    const derived = deriveTiKVStatus(undefined, { stores }, ref, this.now()).stores ?? [];
+    return { kind: 'Observed', stores: derived, ...(first.kind === 'Observed' && first.maxReplicas !== undefined ? { maxReplicas: first.maxReplicas } : {}) };
   }
 
   /**
@@ -299,6 +541,9 @@ export class TikvClusterReconciler {
     return { ...cached, status: mine.status };
   }
 
+  private observePD(pd: PDClient): Promise<PDObservation> {
+    return lookAtPD(pd);
+  }
 
   /**
    * PD can serve TiKV: a quorum of the members PD itself lists is healthy (the rule of the
@@ -346,13 +591,25 @@ export class TikvClusterReconciler {
       if (claim.deleting) {
         return hold({ reason: 'ScaleOutWaitingForPVC', message: `scale-out waits at ordinal ${i}: its old PVC ${pvc} is being deleted` });
       }
-      const decision = g.decide(i);
+      let decision = g.decide(i, claim);
+      if (decision.kind === 'reuse') {
+        g.log.info({ step: 'scale-out', pvc, reason: decision.reason }, 'the new pod reuses the old PVC');
+        continue;
+      }
       if (decision.kind === 'wait') return hold(decision);
       // The cache may lag behind a StatefulSet that already runs a new pod on this PVC.
       const fresh = await claims.liveReplicas(g.namespace, g.statefulSet);
       if (fresh === undefined || fresh > i) {
         const message = `the StatefulSet ${g.statefulSet} already has ${fresh ?? 'no'} replicas; waiting for the cache to catch up`;
         return { ...plan, replicas: fresh ?? i, waiting: { reason: 'ScaleOutWaitingForCache', message } };
+      }
+      if (decision.confirm) {
+        // A pod of this ordinal, even one being deleted, could be registering from this
+        // PVC right now: the PVC goes only once no pod is left, on a PD answer read after.
+        const confirmed = await this.confirmClaimDelete(g, i, claim);
+        if (confirmed.kind === 'wait') return hold(confirmed);
+        if (confirmed.kind === 'reuse') continue;
+        decision = confirmed;
       }
       try {
         await claims.deleteClaim(g.namespace, claim);
@@ -365,6 +622,21 @@ export class TikvClusterReconciler {
       return hold({ reason: 'ScaleOutWaitingForPVC', message: `deleted the old PVC ${pvc} (${decision.reason}); ordinal ${i} is created once it is gone` });
     }
     return plan;
+  }
+
+  /** The delete decision taken again after a fresh read shows no pod of the ordinal. */
+  private async confirmClaimDelete(g: ScaleOutGuard, i: number, claim: VolumeClaim): Promise<ClaimDecision> {
+    const podName = g.podName(i);
+    const pod = await this.deps.pods.getPod(g.namespace, podName, ADMISSION_GATE);
+    if (pod) {
+      return {
+        kind: 'wait',
+        reason: 'ScaleOutWaitingForPVC',
+        message: `scale-out waits at ${podName}: its old PVC ${claim.name} is deleted once the old pod ${podName} is gone`,
+      };
+    }
+    const again = await g.decideAgain(i, claim);
+    return again.kind === 'delete' ? { kind: 'delete', reason: again.reason } : again;
   }
 
   /** Applies one component's objects; returns what failed (and goes on with the rest). */
@@ -462,15 +734,22 @@ export class TikvClusterReconciler {
     }
   }
 
-  /** Runs the PD call a plan asks for; a failure is reported and retried next time. */
+  /**
+   * Runs the call a plan asks for (a PD call, or deleting an admitted pod that never
+   * registered); a failure is reported and retried next time. Before PD is asked to
+   * remove a store or member, its PVC records it as its data (plan.ts: the Tombstone fast
+   * path and a PVC's deletion lean on that record).
+   */
   private async runScaleInActions(
     client: PDClient,
     actions: Array<PDAction | TiKVAction | undefined>,
+    ctx: { ref: ClusterRef; pd: PDView },
     target: EventTarget,
     waits: Array<{ reason: string; message: string }>,
     log: Logger,
   ): Promise<void> {
     const { events } = this.deps;
+    const { namespace, name } = ctx.ref;
     for (const a of actions) {
       if (!a) continue;
       try {
@@ -479,6 +758,9 @@ export class TikvClusterReconciler {
           log.info({ step: 'scale-in-pd', from: a.from, to: a.to }, 'moving PD leadership before removing the member');
           waits.push({ reason: 'TransferringPDLeader', message: `moving PD leadership from ${a.from} to ${a.to} before removing ${a.from}` });
         } else if (a.kind === 'deleteMember') {
+          const id = ctx.pd.reachable ? ctx.pd.members.find((m) => m.name === a.name)?.id : undefined;
+          const ordinal = ordinalOfName(a.name);
+          if (id !== undefined && ordinal !== undefined) await this.recordOnClaim(namespace, pdPvcName(name, ordinal), CLAIM_MEMBER_ANNOTATION, id);
           await client.deleteMember(a.name);
           await events.emit(target, 'Normal', 'PDMemberRemoved', `removed PD member ${a.name} for scale-in`);
           waits.push({ reason: 'RemovingPDMember', message: `removed PD member ${a.name}; its pod goes next` });
@@ -486,16 +768,38 @@ export class TikvClusterReconciler {
           await client.cancelStoreRemoval(a.id);
           await events.emit(target, 'Normal', 'StoreRemovalCancelled', `cancelled the removal of store ${a.id} (${a.podName}): spec.tikv.replicas wants its pod again`);
           waits.push({ reason: 'StoreRemovalCancelled', message: `cancelled the removal of store ${a.id} (${a.podName}); PD keeps it` });
+        } else if (a.kind === 'restartPod') {
+          await this.deps.pods.deletePod(namespace, a.podName, a.uid);
+          log.info({ step: 'scale-in', pod: a.podName, uid: a.uid }, 'deleted an admitted pod that never registered, so it cannot register while it is removed');
+          await events.emit(
+            target,
+            'Normal',
+            'PodDeletedForScaleIn',
+            `deleted pod ${a.podName} (uid ${a.uid}): it was admitted but never registered with PD; its gated replacement is removed for scale-in`,
+          );
         } else {
+          const ordinal = ordinalOfName(a.podName);
+          if (ordinal !== undefined) await this.recordOnClaim(namespace, tikvPvcName(name, ordinal), CLAIM_STORE_ANNOTATION, a.id);
           await client.deleteStore(a.id);
           await events.emit(target, 'Normal', 'StoreOffline', `asked PD to take store ${a.id} (${a.podName}) offline for scale-in`);
           waits.push({ reason: 'StoreOffline', message: `store ${a.id} (${a.podName}) is going Offline; its pod goes once PD makes it a Tombstone` });
         }
       } catch (e) {
-        log.warn({ step: 'scale', action: a.kind, error: errorText(e) }, 'PD call failed; will retry');
+        log.warn({ step: 'scale', action: a.kind, error: errorText(e) }, 'scale-in step failed; will retry');
         waits.push({ reason: 'ScaleInFailed', message: `scale step ${a.kind} failed: ${errorText(e)}` });
       }
     }
+  }
+
+  /**
+   * Records on a PVC whose data it holds. The live store (or member) was read from PD
+   * before this read of the PVC, and a PVC is replaced only by this operator, only once PD
+   * says its data is dead, so that store's data is on this PVC.
+   */
+  private async recordOnClaim(namespace: string, pvc: string, key: string, value: string): Promise<void> {
+    const claim = await this.deps.claims.getClaim(namespace, pvc);
+    if (!claim || claim.deleting || claim.annotations?.[key] === value) return;
+    await this.deps.claims.annotateClaim(namespace, claim, { [key]: value });
   }
 
   private buildStatus(
@@ -505,6 +809,7 @@ export class TikvClusterReconciler {
     bootstrapped: boolean,
     waits: Array<{ reason: string; message: string }>,
     ref: ClusterRef,
+    applyErrors: readonly string[] = [],
   ): TikvClusterStatus {
     const prev = raw.status ?? {};
     const now = this.now();
@@ -546,6 +851,7 @@ export class TikvClusterReconciler {
         stores,
         pdBootstrapped: bootstrapped,
         paused: cluster.spec.paused,
+        ...(applyErrors.length ? { applyFailed: applyErrors.join('; ') } : {}),
       },
       raw.metadata.generation as number | undefined,
       now,
@@ -596,12 +902,44 @@ export class TikvClusterReconciler {
     const lastVolatile = this.volatileWrittenAt.get(key) ?? this.startedAt;
     const refreshVolatile = nowMs - lastVolatile >= VOLATILE_REFRESH_MS;
     if (statusEqual(prev, status, { ignoreVolatile: !refreshVolatile })) return;
-    await this.deps.writeStatus(ref, prev, status);
+    await this.writeStatusOrMark(ref, prev, status);
     this.volatileWrittenAt.set(key, nowMs);
     const rv = raw.metadata.resourceVersion as string | undefined;
     if (rv !== undefined) this.lastWritten.set(key, { basedOn: rv, status });
     // After the write: a failed write is retried, and events emitted before it would repeat.
     await this.emitTransitions(raw, ref, prev, status);
+  }
+
+  /** writeStatus; a 404 means the cluster was just deleted (done), other errors are marked as status errors. */
+  private async writeStatusOrMark(ref: ClusterRef, prev: TikvClusterStatus | undefined, status: TikvClusterStatus): Promise<void> {
+    try {
+      await this.deps.writeStatus(ref, prev, status);
+    } catch (e) {
+      if (isNotFound(e)) throw new ClusterGoneError(`TikvCluster ${ref.namespace}/${ref.name} is gone`);
+      if (typeof e === 'object' && e !== null) statusWriteErrors.add(e);
+      throw e;
+    }
+  }
+
+  /**
+   * Ready False, reason ReconcileError, with the error, over whatever status the cluster
+   * had; one Warning Event per distinct error. Best effort: the caller rethrows anyway.
+   */
+  private async writeErrorStatus(raw: TikvClusterObject, ref: ClusterRef, key: string, e: unknown): Promise<void> {
+    const prev = raw.status ?? {};
+    const generation = raw.metadata.generation as number | undefined;
+    const message = `the reconcile failed and is retried with backoff: ${errorText(e)}`.slice(0, 4096);
+    const conditions = setCondition(prev.conditions, 'Ready', { status: 'False', reason: 'ReconcileError', message }, generation, this.now());
+    const status: TikvClusterStatus = { ...prev, phase: prev.phase ?? 'Pending', conditions };
+    if (!statusEqual(prev, status)) {
+      await this.writeStatusOrMark(ref, raw.status, status);
+      const rv = raw.metadata.resourceVersion as string | undefined;
+      if (rv !== undefined) this.lastWritten.set(key, { basedOn: rv, status });
+    }
+    if (this.lastReconcileError.get(key) !== message) {
+      this.lastReconcileError.set(key, message);
+      await this.deps.events.emit(eventTarget(raw, ref), 'Warning', 'ReconcileError', message);
+    }
   }
 
   /** Events for the transitions a person would want in `kubectl describe`. */
@@ -640,6 +978,47 @@ export class TikvClusterReconciler {
 function splitKey(key: string): [string, string] {
   const i = key.indexOf('/');
   return i < 0 ? ['default', key] : [key.slice(0, i), key.slice(i + 1)];
+}
+
+const isNotFound = (e: unknown) => typeof e === 'object' && e !== null && (e as { status?: unknown }).status === 404;
+
+/** The ordinal of a StatefulSet pod name (`<sts>-<n>`). */
+function ordinalOfName(name: string): number | undefined {
+  const n = Number(name.slice(name.lastIndexOf('-') + 1));
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+const ordinalOf = (pod: KubeObject) => ordinalOfName(pod.metadata.name);
+
+/** Where the admission gate sits in a pod's spec.schedulingGates; -1 when it has none. */
+function gateIndex(pod: KubeObject): number {
+  const gates = (pod.spec as { schedulingGates?: Array<{ name?: string }> } | undefined)?.schedulingGates ?? [];
+  return gates.findIndex((g) => g.name === ADMISSION_GATE);
+}
+
+/**
+ * Whether the StatefulSet's volumeClaimTemplates carry the `pending` marker: always for a
+ * StatefulSet about to be created; a live one keeps what it was created with (immutable).
+ */
+function claimMarker(sts: KubeObject | undefined): boolean {
+  if (!sts) return true;
+  const templates = (sts.spec as { volumeClaimTemplates?: Array<{ metadata?: { annotations?: Record<string, string> } }> } | undefined)?.volumeClaimTemplates;
+  return (templates ?? []).some((t) => t.metadata?.annotations?.[CLAIM_ADMISSION_ANNOTATION] !== undefined);
+}
+
+/** PD lists a member for the PD pod of this ordinal (its pod keeps running until PD removed it). */
+function pdMemberKept(cluster: string, pd: PDObservation): (ordinal: number) => boolean {
+  const view = pdView(pd);
+  return (ordinal) => {
+    if (!view.reachable) return false;
+    const pod = pdPodName(cluster, ordinal);
+    return view.members.some((m) => m.name === pod || m.name.startsWith(`${pod}-`));
+  };
+}
+
+/** PD lists a store that is not a Tombstone for the TiKV pod of this ordinal. */
+function storeKept(cluster: string, pd: PDObservation, ref: ClusterRef, now: Date): (ordinal: number) => boolean {
+  const stores = pd.reachable && Array.isArray(pd.stores) ? (deriveTiKVStatus(undefined, { stores: pd.stores }, ref, now).stores ?? []) : [];
+  return (ordinal) => stores.some((s) => s.podName === tikvPodName(cluster, ordinal) && s.state !== 'Tombstone');
 }
 
 const stsReplicas = (sts: KubeObject | undefined) => (sts ? ((sts.spec as { replicas?: number } | undefined)?.replicas ?? 1) : undefined);

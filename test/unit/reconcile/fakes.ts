@@ -4,9 +4,10 @@
 import { names, tikvAdvertiseAddr } from '../../../src/api/names.js';
 import type { TikvClusterStatus } from '../../../src/api/v1alpha1.js';
 import { API_VERSION, KIND } from '../../../src/api/v1alpha1.js';
-import type { KubeObject } from '../../../src/charts/index.js';
+import { CLAIM_ADMISSION_ANNOTATION, CLAIM_ADMITTED, CLAIM_CLUSTER_ID_ANNOTATION, CLAIM_PENDING, type KubeObject } from '../../../src/charts/index.js';
 import { type ApplyResult, contains } from '../../../src/controller/kube/apply.js';
-import type { ClaimAPI, VolumeClaim } from '../../../src/controller/kube/claims.js';
+import type { AdmissionRecord, ClaimAPI, VolumeClaim } from '../../../src/controller/kube/claims.js';
+import type { LivePod, PodAPI } from '../../../src/controller/kube/pods.js';
 import type { EventRecorder, EventTarget, EventType } from '../../../src/controller/kube/events.js';
 import type {
   ClusterRef,
@@ -86,19 +87,32 @@ export class FakeStore implements ObjectStore {
 
   /**
    * The StatefulSet controller's view: every pod of spec.replicas exists, is ready and
-   * updated, each with its PVC (made if missing, kept when the pod goes); and the
-   * pvc-protection controller's: a PVC being deleted goes once its pod is gone.
+   * updated, each with its PVC (made if missing, from the volumeClaimTemplate's
+   * annotations; kept when the pod goes); and the pvc-protection controller's: a PVC being
+   * deleted goes once its pod is gone. Missing pods are created from the template, so they
+   * start gated when it has the admission gate: Pending until the operator admits them,
+   * then ready (`ready` counts the pods that come up ready). Pods that exist stay.
    */
   rollOut(name: string, ready?: number): void {
     const sts = this.objects.get(`StatefulSet/${NS}/${name}`);
     if (!sts) throw new Error(`no StatefulSet ${name}`);
-    const replicas = (sts.spec as { replicas: number }).replicas;
+    const spec = sts.spec as { replicas: number; template: unknown; volumeClaimTemplates?: Array<{ metadata?: { annotations?: Record<string, string> } }> };
+    const replicas = spec.replicas;
+    const claimAnnotations = spec.volumeClaimTemplates?.[0]?.metadata?.annotations;
     for (let i = 0; i < replicas; i++) {
       const pvc = `${volumeOf(name)}-${name}-${i}`;
-      if (!this.pvcs.has(pvc)) this.pvcs.set(pvc, { name: pvc, uid: `uid-${pvc}-${this.nextResourceVersion()}`, deleting: false });
+      if (!this.pvcs.has(pvc)) {
+        this.pvcs.set(pvc, { name: pvc, uid: `uid-${pvc}-${this.nextResourceVersion()}`, deleting: false, ...(claimAnnotations ? { annotations: { ...claimAnnotations } } : {}) });
+      }
     }
-    const revision = this.revisionOf(name, (sts.spec as { template: unknown }).template);
-    for (let i = 0; i < replicas; i++) this.putPod(name, i, revision, i < (ready ?? replicas));
+    const revision = this.revisionOf(name, spec.template);
+    for (let i = 0; i < replicas; i++) {
+      const up = i < (ready ?? replicas);
+      const pod = this.podObjects.get(`${name}-${i}`);
+      if (!pod || pod.metadata.labels?.['controller-revision-hash'] !== revision) this.putPod(name, i, revision, up);
+      else if (gatedPod(pod)) this.readyOnAdmit.set(pod.metadata.name, up);
+      else this.setPodReady(pod.metadata.name, up);
+    }
     for (const [podName] of this.podObjects) {
       if (podName.startsWith(`${name}-`) && Number(podName.slice(name.length + 1)) >= replicas) this.podObjects.delete(podName);
     }
@@ -112,6 +126,10 @@ export class FakeStore implements ObjectStore {
     };
     for (const [pvc, claim] of this.pvcs) if (claim.deleting && !this.podUses(pvc)) this.pvcs.delete(pvc);
   }
+
+  /** Whether a gated pod comes up ready once it is admitted (the scheduler and kubelet, at once). */
+  readonly readyOnAdmit = new Map<string, boolean>();
+  private podSerial = 0;
 
   /** Pods by name, as the StatefulSet controller keeps them. */
   readonly podObjects = new Map<string, KubeObject>();
@@ -140,12 +158,31 @@ export class FakeStore implements ObjectStore {
 
   private putPod(sts: string, ordinal: number, revision: string, ready: boolean): void {
     const name = `${sts}-${ordinal}`;
+    const template = this.templateOf(sts, revision) as { spec?: { schedulingGates?: Array<{ name: string }> } } | undefined;
+    const gates = template?.spec?.schedulingGates ?? [];
+    this.podSerial += 1;
     this.podObjects.set(name, {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, namespace: NS, creationTimestamp: new Date(this.clock()).toISOString(), labels: { 'controller-revision-hash': revision } },
-      status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+      metadata: {
+        name,
+        namespace: NS,
+        uid: `uid-${name}-${this.podSerial}`,
+        creationTimestamp: new Date(this.clock()).toISOString(),
+        labels: { 'controller-revision-hash': revision },
+      },
+      ...(gates.length ? { spec: { schedulingGates: structuredClone(gates) } } : {}),
+      // A gated pod is never scheduled: Pending, not ready, until it is admitted.
+      status: { conditions: [{ type: 'Ready', status: ready && !gates.length ? 'True' : 'False' }] },
     });
+    if (gates.length) this.readyOnAdmit.set(name, ready);
+  }
+
+  /** The pod template of a revision name this store handed out. */
+  private templateOf(sts: string, revision: string): unknown {
+    const i = Number(revision.slice(revision.lastIndexOf('-r') + 2)) - 1;
+    const json = this.revisions.get(sts)?.[i];
+    return json === undefined ? undefined : JSON.parse(json);
   }
 
   /**
@@ -203,6 +240,8 @@ export class FakeStore implements ObjectStore {
   }
 }
 
+const gatedPod = (pod: KubeObject) => ((pod.spec as { schedulingGates?: unknown[] } | undefined)?.schedulingGates ?? []).length > 0;
+
 const volumeOf = (sts: string) => (sts === names(NAME).pdStatefulSet ? names(NAME).pdVolume : names(NAME).tikvVolume);
 
 /**
@@ -237,6 +276,85 @@ export class FakeClaims implements ClaimAPI {
   async liveReplicas(_namespace: string, statefulSet: string): Promise<number | undefined> {
     const cached = this.store.get('StatefulSet', statefulSet);
     return this.apiReplicas.get(statefulSet) ?? (cached ? (cached.spec as { replicas: number }).replicas : undefined);
+  }
+
+  /** Every annotation write, as `<pvc> <key>=<value>`. */
+  readonly annotations: string[] = [];
+
+  /** The conditional flip of the `pending` marker (a JSON patch test in the real one). */
+  async recordAdmission(_namespace: string, name: string, clusterID?: string): Promise<AdmissionRecord> {
+    const c = this.store.pvcs.get(name);
+    if (!c) return 'missing';
+    if (c.annotations?.[CLAIM_ADMISSION_ANNOTATION] !== CLAIM_PENDING) return 'not-pending';
+    c.annotations = { ...c.annotations, [CLAIM_ADMISSION_ANNOTATION]: CLAIM_ADMITTED, ...(clusterID ? { [CLAIM_CLUSTER_ID_ANNOTATION]: clusterID } : {}) };
+    this.annotations.push(`${name} ${CLAIM_ADMISSION_ANNOTATION}=${CLAIM_ADMITTED}${clusterID ? ` ${CLAIM_CLUSTER_ID_ANNOTATION}=${clusterID}` : ''}`);
+    return 'recorded';
+  }
+
+  async annotateClaim(_namespace: string, claim: VolumeClaim, annotations: Record<string, string>): Promise<void> {
+    const c = this.store.pvcs.get(claim.name);
+    if (!c) throw new Error(`persistentvolumeclaims "${claim.name}" not found`);
+    if (claim.uid && c.uid !== claim.uid) throw new Error(`metadata.uid: Invalid value: "${claim.uid}": field is immutable`);
+    c.annotations = { ...(c.annotations ?? {}), ...annotations };
+    for (const [k, v] of Object.entries(annotations)) this.annotations.push(`${claim.name} ${k}=${v}`);
+  }
+}
+
+/**
+ * The API server's side of pods: GET, the admission patch (gate removed, and the scheduler
+ * and kubelet bring the pod up at once, ready or not as the StatefulSet controller fake
+ * decided), and DELETE with the uid precondition: the pod is gone at once, or, with
+ * `terminate`, lingers as terminating until `finishTermination`. StatefulSets come from
+ * the cache unless a test sets `apiStatefulSets`.
+ */
+export class FakePods implements PodAPI {
+  readonly admitted: string[] = [];
+  readonly deletes: string[] = [];
+  readonly reads: string[] = [];
+  terminate = false;
+  readonly apiStatefulSets = new Map<string, KubeObject>();
+  /** Called as the admission patch lands, before the pod is up (a test injects events there). */
+  onAdmit: (podName: string) => void = () => {};
+
+  constructor(private readonly store: FakeStore) {}
+
+  async getPod(_namespace: string, name: string, gate: string): Promise<LivePod | undefined> {
+    this.reads.push(name);
+    const pod = this.store.podObjects.get(name);
+    if (!pod) return undefined;
+    const gates = (pod.spec as { schedulingGates?: Array<{ name: string }> } | undefined)?.schedulingGates ?? [];
+    return { uid: pod.metadata.uid as string, gated: gates.some((g) => g.name === gate), deleting: !!pod.metadata.deletionTimestamp };
+  }
+
+  async admitPod(_namespace: string, name: string, uid: string, gate: string, index: number): Promise<'admitted' | 'changed'> {
+    const pod = this.store.podObjects.get(name);
+    const spec = pod?.spec as { schedulingGates?: Array<{ name: string }> } | undefined;
+    if (!pod || pod.metadata.uid !== uid || spec?.schedulingGates?.[index]?.name !== gate) return 'changed';
+    spec.schedulingGates.splice(index, 1);
+    if (spec.schedulingGates.length === 0) delete spec.schedulingGates;
+    this.admitted.push(name);
+    this.onAdmit(name);
+    this.store.setPodReady(name, this.store.readyOnAdmit.get(name) ?? true);
+    this.store.readyOnAdmit.delete(name);
+    return 'admitted';
+  }
+
+  async deletePod(_namespace: string, name: string, uid: string): Promise<void> {
+    this.deletes.push(name);
+    const pod = this.store.podObjects.get(name);
+    if (!pod || pod.metadata.uid !== uid) return;
+    if (this.terminate) pod.metadata.deletionTimestamp = new Date(this.store.clock()).toISOString();
+    else this.store.podObjects.delete(name);
+  }
+
+  /** The kubelet is done with a terminating pod: it is gone. */
+  finishTermination(name: string): void {
+    const pod = this.store.podObjects.get(name);
+    if (pod?.metadata.deletionTimestamp) this.store.podObjects.delete(name);
+  }
+
+  async getStatefulSet(_namespace: string, name: string): Promise<KubeObject | undefined> {
+    return this.apiStatefulSets.get(name) ?? this.store.get('StatefulSet', name);
   }
 }
 
@@ -367,11 +485,13 @@ export class FakePD implements PDClient {
   async members(): Promise<PDMembers> {
     this.check('/pd/api/v1/members');
     const leader = this.memberList.find((m) => m.name === this.leaderName);
-    return {
+    const answer = {
       clusterID: this.clusterID,
       members: this.memberList.map((m) => this.member(m)),
       ...(leader ? { leader: this.member(leader) } : {}),
     };
+    this.afterMembersRead();
+    return answer;
   }
 
   async leader(): Promise<PDMember> {
@@ -386,9 +506,27 @@ export class FakePD implements PDClient {
     return { id: this.clusterID, maxPeerCount: this.maxReplicas };
   }
 
+  /** Runs after each /stores answer is taken, before the caller sees it: the moment to register a store behind its back. */
+  afterStoresRead: () => void = () => {};
+  /** Runs after each /members answer is taken, before the caller sees it. */
+  afterMembersRead: () => void = () => {};
+
   async stores(): Promise<PDStore[]> {
     this.check('/pd/api/v1/stores');
     if (this.storesError) throw this.storesError;
+    let answer: PDStore[] | undefined;
+    let refusal: unknown;
+    try {
+      answer = this.storesAnswer();
+    } catch (e) {
+      refusal = e;
+    }
+    this.afterStoresRead();
+    if (!answer) throw refusal;
+    return answer;
+  }
+
+  private storesAnswer(): PDStore[] {
     if (!this.storeList) {
       throw new PDError({
         kind: 'HTTP',
@@ -513,6 +651,7 @@ export class World {
   readonly pd = new FakePD(() => this.nowMs);
   readonly events = new RecordingEvents();
   readonly claims = new FakeClaims(this.store);
+  readonly pods = new FakePods(this.store);
   readonly applies: ApplyCall[] = [];
   readonly statusWrites: StatusWrite[] = [];
   /** Whether a status write reaches the cache (false: a lagging informer). */
@@ -520,6 +659,10 @@ export class World {
   failStatusWrites = 0;
   /** An apiserver refusal for an object (a webhook, a quota, strict validation). */
   rejectApply: (obj: KubeObject) => string | undefined = () => undefined;
+  /** Runs as an apply reaches the apiserver, before it lands (a test injects events there). */
+  onApply: (desired: KubeObject, live: KubeObject | undefined) => void = () => {};
+  /** Thrown by the next status writes (then cleared), e.g. a 404 for a cluster just deleted. */
+  statusWriteError: Error | undefined;
   reconciler: TikvClusterReconciler;
 
   /** `null`: no cluster in the cache. */
@@ -539,9 +682,11 @@ export class World {
       apply: async (desired, live) => {
         const refusal = this.rejectApply(desired);
         if (refusal) throw new Error(refusal);
+        this.onApply(desired, live);
         return fakeApply(this.store, this.applies)(desired, live);
       },
       writeStatus: async (key, live, desired) => {
+        if (this.statusWriteError) throw this.statusWriteError;
         if (this.failStatusWrites > 0) {
           this.failStatusWrites -= 1;
           throw new Error('the server rejected our request (Conflict)');
@@ -559,6 +704,7 @@ export class World {
         return this.pd;
       },
       claims: this.claims,
+      pods: this.pods,
       events: this.events,
       log: silentLog,
       now: () => new Date(this.nowMs),
@@ -628,9 +774,12 @@ export class World {
   async settle(max = 10): Promise<void> {
     for (let i = 0; i < max; i++) {
       const done = this.mark();
+      const admitted = this.pods.admitted.length;
+      const podDeletes = this.pods.deletes.length;
       await this.reconcile();
       const d = done();
-      if (d.changedApplies.length === 0 && d.statusWrites === 0 && d.pdWrites.length === 0 && d.pvcDeletes.length === 0) return;
+      const podsChanged = this.pods.admitted.length !== admitted || this.pods.deletes.length !== podDeletes;
+      if (d.changedApplies.length === 0 && d.statusWrites === 0 && d.pdWrites.length === 0 && d.pvcDeletes.length === 0 && !podsChanged) return;
     }
     throw new Error(`no rest after ${max} reconciles`);
   }

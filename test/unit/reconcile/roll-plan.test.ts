@@ -4,7 +4,9 @@ import type { PDMemberStatus, TiKVStoreStatus } from '../../../src/api/v1alpha1.
 import {
   EVICT_LEADER_TIMEOUT_MS,
   type EvictionView,
+  type PDView,
   evictionsToRemove,
+  pdRollUnsettled,
   planPDRoll,
   planTiKVRoll,
   type RollPod,
@@ -158,5 +160,26 @@ describe('evictionsToRemove', () => {
 
   it('touches nothing without PD’s store list', () => {
     expect(evictionsToRemove(C, ['1'], { kind: 'Unknown', error: 'x' }, undefined)).toEqual([]);
+  });
+});
+
+describe('pdRollUnsettled (TiKV rolls only after PD has finished)', () => {
+  const done = (): RollState => ({ replicas: 3, partition: 0, templateChanging: false, statusCurrent: true, currentRevision: 'r2', updateRevision: 'r2' });
+  const healthy: PDView = { reachable: true, members: [member(0), member(1), member(2)] };
+  const onR2 = (notReady: number[] = []) => pods(0, 3, notReady);
+
+  it('is settled once every pod runs the update revision, is Ready, and PD says every member is healthy', () => {
+    expect(pdRollUnsettled(C, done(), onR2(), healthy)).toBeUndefined();
+    expect(pdRollUnsettled(C, undefined, [], healthy)).toBeUndefined();
+  });
+
+  it('is not while the last released pod is not back, not Ready, or not healthy in PD', () => {
+    expect(pdRollUnsettled(C, rolling(0), pods(0), healthy)).toContain('PD is rolled first');
+    expect(pdRollUnsettled(C, done(), onR2([0]), healthy)).toContain('basic-pd-0');
+    expect(pdRollUnsettled(C, done(), onR2().filter((p) => p.ordinal !== 0), healthy)).toContain('does not exist');
+    expect(pdRollUnsettled(C, done(), onR2(), { reachable: true, members: [member(0, false), member(1), member(2)] })).toContain('basic-pd-0 not healthy');
+    expect(pdRollUnsettled(C, done(), onR2(), { reachable: false, error: 'refused' })).toContain('refused');
+    expect(pdRollUnsettled(C, { ...done(), statusCurrent: false }, onR2(), healthy)).toBeDefined();
+    expect(pdRollUnsettled(C, { ...done(), templateChanging: true }, onR2(), healthy)).toBeDefined();
   });
 });
