@@ -1,6 +1,7 @@
 import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { waitFor } from '../support/wait.js';
 import {
   Controller,
   type ControllerMetrics,
@@ -356,12 +357,12 @@ describe('Controller with real informers', () => {
     const stop = new AbortController();
     const running = controller.run(stop.signal);
     try {
-      await vi.waitFor(() => expect(calls).toEqual(['ns/basic']));
-      await vi.waitFor(() => expect(statefulSets.openWatches()).toBe(1));
+      await waitFor(() => expect(calls).toEqual(['ns/basic']));
+      await waitFor(() => expect(statefulSets.openWatches()).toBe(1));
       const sts = owned('basic-tikv', [ownerRef('basic')]);
       sts.metadata!.labels = { 'app.kubernetes.io/managed-by': 'tikv-operator' };
       statefulSets.upsert(sts);
-      await vi.waitFor(() => expect(calls).toEqual(['ns/basic', 'ns/basic']));
+      await waitFor(() => expect(calls).toEqual(['ns/basic', 'ns/basic']));
     } finally {
       stop.abort();
       await running;

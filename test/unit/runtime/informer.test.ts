@@ -1,6 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { waitFor } from '../support/wait.js';
 import { createInformer, type Informer, type InformerOptions } from '../../../src/controller/runtime/informer.js';
 import { StubApiServer, StubCollection } from './stub-apiserver.js';
 
@@ -78,12 +79,12 @@ describe('createInformer', () => {
     );
     inf.on('delete', (o) => seen.push(`delete ${o.metadata!.name}`));
     await inf.start();
-    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    await waitFor(() => expect(collection.openWatches()).toBe(1));
 
     collection.upsert(configMap('a', { v: '1' }));
     collection.upsert(configMap('a', { v: '2' }));
     collection.remove('a', 'ns');
-    await vi.waitFor(() => expect(seen).toHaveLength(3));
+    await waitFor(() => expect(seen).toHaveLength(3));
     expect(seen).toEqual(['add a', 'update a 1->2', 'delete a']);
     expect(inf.list()).toEqual([]);
   });
@@ -101,9 +102,9 @@ describe('createInformer', () => {
       },
     });
     await inf.start();
-    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    await waitFor(() => expect(collection.openWatches()).toBe(1));
     collection.upsert(configMap('watched', { v: '2' }));
-    await vi.waitFor(() => expect(names(inf)).toEqual(['listed', 'watched']));
+    await waitFor(() => expect(names(inf)).toEqual(['listed', 'watched']));
     expect((inf.get('listed', 'ns') as ConfigMap).data.parsedBy).toBe('option');
     expect((inf.get('watched', 'ns') as ConfigMap).data.parsedBy).toBe('option');
     expect(texts.some((t) => t.includes('"ConfigMapList"'))).toBe(true);
@@ -115,7 +116,7 @@ describe('createInformer', () => {
     collection.upsert(configMap('other', {}, { app: 'else' }));
     const inf = informer({ labelSelector: 'app=tikv', watchTimeoutSeconds: 17 });
     await inf.start();
-    await vi.waitFor(() => expect(server.requestsTo(PATH).watches).toHaveLength(1));
+    await waitFor(() => expect(server.requestsTo(PATH).watches).toHaveLength(1));
     expect(names(inf)).toEqual(['mine']);
 
     const { lists, watches } = server.requestsTo(PATH);
@@ -129,20 +130,20 @@ describe('createInformer', () => {
 
   it('defaults the watch timeout to 240 s', async () => {
     await informer().start();
-    await vi.waitFor(() => expect(server.requestsTo(PATH).watches).toHaveLength(1));
+    await waitFor(() => expect(server.requestsTo(PATH).watches).toHaveLength(1));
     expect(server.requestsTo(PATH).watches[0]!.query.get('timeoutSeconds')).toBe('240');
   });
 
   it('re-watches from the last resourceVersion, without relisting, when the server ends a watch', async () => {
     const inf = informer();
     await inf.start();
-    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    await waitFor(() => expect(collection.openWatches()).toBe(1));
     collection.upsert(configMap('a'));
-    await vi.waitFor(() => expect(inf.get('a', 'ns')).toBeDefined());
+    await waitFor(() => expect(inf.get('a', 'ns')).toBeDefined());
 
     for (let closes = 1; closes <= 3; closes++) {
       collection.closeWatches();
-      await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+      await waitFor(() => expect(collection.openWatches()).toBe(1));
     }
     const { lists, watches } = server.requestsTo(PATH);
     expect(lists).toHaveLength(1);
@@ -154,9 +155,9 @@ describe('createInformer', () => {
     collection.scriptWatches({ kind: 'silent' });
     const inf = informer({ watchTimeoutSeconds: 0, watchGraceMs: 20 });
     await inf.start();
-    await vi.waitFor(() => expect(collection.openWatches()).toBeGreaterThan(0));
+    await waitFor(() => expect(collection.openWatches()).toBeGreaterThan(0));
     collection.upsert(configMap('after-silence'));
-    await vi.waitFor(() => expect(inf.get('after-silence', 'ns')).toBeDefined());
+    await waitFor(() => expect(inf.get('after-silence', 'ns')).toBeDefined());
     expect(server.requestsTo(PATH).lists).toHaveLength(1);
   });
 
@@ -173,12 +174,12 @@ describe('createInformer', () => {
     collection.scriptWatches({ kind: 'status', code: 500 }, { kind: 'status', code: 500 }, { kind: 'status', code: 500 });
     const inf = informer();
     await inf.start();
-    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    await waitFor(() => expect(collection.openWatches()).toBe(1));
     expect(server.requestsTo(PATH).watches).toHaveLength(4);
     expect(server.requestsTo(PATH).lists).toHaveLength(1);
 
     collection.upsert(configMap('after-errors'));
-    await vi.waitFor(() => expect(inf.get('after-errors', 'ns')).toBeDefined());
+    await waitFor(() => expect(inf.get('after-errors', 'ns')).toBeDefined());
   });
 
   it('keeps retrying a list that fails until it succeeds', async () => {
@@ -228,11 +229,11 @@ describe('createInformer', () => {
     const deleted: string[] = [];
     inf.on('delete', (o) => deleted.push(o.metadata!.name!));
     await inf.start();
-    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    await waitFor(() => expect(collection.openWatches()).toBe(1));
 
     collection.removeQuietly('goes', 'ns');
     collection.expireWatches();
-    await vi.waitFor(() => expect(deleted).toEqual(['goes']));
+    await waitFor(() => expect(deleted).toEqual(['goes']));
     expect(names(inf)).toEqual(['stays']);
     expect(server.requestsTo(PATH).lists).toHaveLength(2);
   });
@@ -240,22 +241,22 @@ describe('createInformer', () => {
   it('relists after a watch answered with HTTP 410', async () => {
     const inf = informer();
     await inf.start();
-    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    await waitFor(() => expect(collection.openWatches()).toBe(1));
     collection.scriptWatches({ kind: 'status', code: 410 });
     collection.upsert(configMap('unseen'));
-    await vi.waitFor(() => expect(inf.get('unseen', 'ns')).toBeDefined());
+    await waitFor(() => expect(inf.get('unseen', 'ns')).toBeDefined());
     collection.removeQuietly('unseen', 'ns');
     collection.closeWatches();
-    await vi.waitFor(() => expect(inf.get('unseen', 'ns')).toBeUndefined());
+    await waitFor(() => expect(inf.get('unseen', 'ns')).toBeUndefined());
     expect(server.requestsTo(PATH).lists).toHaveLength(2);
   });
 
   it('does not restart after stop()', async () => {
     const inf = informer();
     await inf.start();
-    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    await waitFor(() => expect(collection.openWatches()).toBe(1));
     inf.stop();
-    await vi.waitFor(() => expect(collection.openWatches()).toBe(0));
+    await waitFor(() => expect(collection.openWatches()).toBe(0));
     const before = server.requests.length;
     collection.upsert(configMap('late'));
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -279,9 +280,9 @@ describe('createInformer', () => {
     });
     inf.on('add', (o) => seen.push(o.metadata!.name!));
     await inf.start();
-    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    await waitFor(() => expect(collection.openWatches()).toBe(1));
     collection.upsert(configMap('one'));
     collection.upsert(configMap('two'));
-    await vi.waitFor(() => expect(seen).toEqual(['one', 'two']));
+    await waitFor(() => expect(seen).toEqual(['one', 'two']));
   });
 });

@@ -1,6 +1,7 @@
 // What a standby says: one line per other holder, not one per retry, so a developer who
 // runs `npm start` next to the deployed operator sees at once why nothing reconciles.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait.js';
 import { LeaderElector } from '../../../src/controller/runtime/leader.js';
 import type { Logger } from '../../../src/controller/runtime/log.js';
 import { StubApiServer, StubLeases } from './stub-apiserver.js';
@@ -61,7 +62,7 @@ describe('LeaderElector as a standby', () => {
     };
     const standby = () => lines.filter((l) => l.msg?.startsWith('another operator holds the Lease'));
 
-    await vi.waitFor(() => expect(leaseGets()).toBeGreaterThanOrEqual(5), { timeout: 10_000 });
+    await waitFor(() => expect(leaseGets()).toBeGreaterThanOrEqual(5), { timeout: 10_000 });
     expect(standby()).toHaveLength(1);
     expect(standby()[0]).toMatchObject({
       level: 'info',
@@ -72,7 +73,7 @@ describe('LeaderElector as a standby', () => {
     // A different holder takes over: said once more.
     holdLease('tikv-operator-5c2a_1');
     const gets = leaseGets();
-    await vi.waitFor(() => expect(leaseGets()).toBeGreaterThanOrEqual(gets + 5), { timeout: 10_000 });
+    await waitFor(() => expect(leaseGets()).toBeGreaterThanOrEqual(gets + 5), { timeout: 10_000 });
     expect(standby().map((l) => l.obj.holder)).toEqual(['tikv-operator-7d9f_1', 'tikv-operator-5c2a_1']);
     expect(elector.isLeader()).toBe(false);
   });

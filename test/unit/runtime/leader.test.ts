@@ -1,5 +1,6 @@
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait.js';
 import { LeaderElector, type LeaderElectorOptions } from '../../../src/controller/runtime/leader.js';
 import { StubApiServer, StubLeases } from './stub-apiserver.js';
 
@@ -76,7 +77,7 @@ describe('LeaderElector', () => {
 
   it('lets the first candidate create the lease and lead, with MicroTime timestamps', async () => {
     const a = candidate('a');
-    await vi.waitFor(() => expect(a.elector.isLeader()).toBe(true));
+    await waitFor(() => expect(a.elector.isLeader()).toBe(true));
     expect(a.started).toBe(1);
     const spec = lease()!.spec;
     expect(spec.holderIdentity).toBe('a');
@@ -88,9 +89,9 @@ describe('LeaderElector', () => {
 
   it('renews while leading, keeping acquireTime and the transition count', async () => {
     const a = candidate('a');
-    await vi.waitFor(() => expect(a.elector.isLeader()).toBe(true));
+    await waitFor(() => expect(a.elector.isLeader()).toBe(true));
     const first = { ...lease()!.spec };
-    await vi.waitFor(() => expect(leaseRequests('PUT')).toBeGreaterThanOrEqual(3));
+    await waitFor(() => expect(leaseRequests('PUT')).toBeGreaterThanOrEqual(3));
     const later = lease()!.spec;
     expect(later.acquireTime).toBe(first.acquireTime);
     expect(later.leaseTransitions).toBe(0);
@@ -101,10 +102,10 @@ describe('LeaderElector', () => {
 
   it('makes a second candidate follow while the first holds the lease', async () => {
     const a = candidate('a');
-    await vi.waitFor(() => expect(a.elector.isLeader()).toBe(true));
+    await waitFor(() => expect(a.elector.isLeader()).toBe(true));
     const b = candidate('b');
     const getsBefore = leaseRequests('GET');
-    await vi.waitFor(() => expect(leaseRequests('GET')).toBeGreaterThanOrEqual(getsBefore + 10));
+    await waitFor(() => expect(leaseRequests('GET')).toBeGreaterThanOrEqual(getsBefore + 10));
     expect(b.elector.isLeader()).toBe(false);
     expect(b.started).toBe(0);
     expect(lease()!.spec.holderIdentity).toBe('a');
@@ -122,11 +123,11 @@ describe('LeaderElector', () => {
       },
     };
     const all = ['a', 'b', 'c'].map((id) => candidate(id, track));
-    await vi.waitFor(() => expect(leaseRequests('PUT')).toBeGreaterThanOrEqual(20));
+    await waitFor(() => expect(leaseRequests('PUT')).toBeGreaterThanOrEqual(20));
     const [first] = all.filter((c) => c.elector.isLeader());
     expect(first).toBeDefined();
     await first!.stop();
-    await vi.waitFor(() => expect(all.filter((c) => c.elector.isLeader())).toHaveLength(1));
+    await waitFor(() => expect(all.filter((c) => c.elector.isLeader())).toHaveLength(1));
     expect(overlaps).toBe(0);
     expect(leaders).toBe(1);
     expect(lease()!.spec.leaseTransitions).toBe(1);
@@ -134,7 +135,7 @@ describe('LeaderElector', () => {
 
   it('releases the lease on a graceful stop', async () => {
     const a = candidate('a');
-    await vi.waitFor(() => expect(a.elector.isLeader()).toBe(true));
+    await waitFor(() => expect(a.elector.isLeader()).toBe(true));
     await a.stop();
     expect(a.elector.isLeader()).toBe(false);
     expect(a.stopped).toBe(1);
@@ -144,7 +145,7 @@ describe('LeaderElector', () => {
   it('takes over a lease whose holder stopped renewing, counting the transition', async () => {
     seedLease('crashed', 60_000, 3);
     const b = candidate('b');
-    await vi.waitFor(() => expect(b.elector.isLeader()).toBe(true));
+    await waitFor(() => expect(b.elector.isLeader()).toBe(true));
     const spec = lease()!.spec;
     expect(spec.holderIdentity).toBe('b');
     expect(spec.leaseTransitions).toBe(4);
@@ -154,7 +155,7 @@ describe('LeaderElector', () => {
   it('does not take over a lease that has not expired', async () => {
     seedLease('alive', 1000);
     const b = candidate('b');
-    await vi.waitFor(() => expect(leaseRequests('GET')).toBeGreaterThanOrEqual(5));
+    await waitFor(() => expect(leaseRequests('GET')).toBeGreaterThanOrEqual(5));
     expect(b.elector.isLeader()).toBe(false);
     expect(leaseRequests('PUT')).toBe(0);
     expect(lease()!.spec.holderIdentity).toBe('alive');
@@ -162,23 +163,23 @@ describe('LeaderElector', () => {
 
   it('stops leading when it cannot renew before the deadline, and leads again once it can', async () => {
     const a = candidate('a', { renewDeadlineMs: 100 });
-    await vi.waitFor(() => expect(a.elector.isLeader()).toBe(true));
+    await waitFor(() => expect(a.elector.isLeader()).toBe(true));
     leases.failWith = 500;
-    await vi.waitFor(() => expect(a.stopped).toBe(1));
+    await waitFor(() => expect(a.stopped).toBe(1));
     expect(a.elector.isLeader()).toBe(false);
 
     leases.failWith = undefined;
-    await vi.waitFor(() => expect(a.started).toBe(2));
+    await waitFor(() => expect(a.started).toBe(2));
     expect(lease()!.spec.leaseTransitions).toBe(0);
   });
 
   it('stops leading at once when another candidate holds the lease', async () => {
     const a = candidate('a');
-    await vi.waitFor(() => expect(a.elector.isLeader()).toBe(true));
+    await waitFor(() => expect(a.elector.isLeader()).toBe(true));
     const current = lease()!;
     current.spec = { ...current.spec, holderIdentity: 'usurper', renewTime: new Date().toISOString().replace('Z', '000Z') };
     current.metadata.resourceVersion = '999';
-    await vi.waitFor(() => expect(a.stopped).toBe(1));
+    await waitFor(() => expect(a.stopped).toBe(1));
     expect(a.elector.isLeader()).toBe(false);
     expect(lease()!.spec.holderIdentity).toBe('usurper');
   });
