@@ -1,12 +1,14 @@
-// `npm run testenv -- up [--nodes N] [--no-pd]`: run the test environment in the
-// foreground until Ctrl-C / SIGTERM.  `npm run testenv -- build [component...]`: build
+// `npm run testenv -- up [--nodes N] [--no-pd] [--node]`: run the test environment in the
+// foreground until Ctrl-C / SIGTERM. `--node` adds a real node (kind-like playground; see
+// test/env/node/playground.ts).  `npm run testenv -- build [component...]`: build
 // the binaries (testenv/build.sh) only.
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { BUILD_SCRIPT, REPO_ROOT } from './binaries.js';
 import { startTestEnv } from './index.js';
+import { playgroundText } from './node/playground.js';
 
-const USAGE = `usage: npm run testenv -- up [--nodes N] [--no-pd]
+const USAGE = `usage: npm run testenv -- up [--nodes N] [--no-pd] [--node]
        npm run testenv -- build [k8s|etcd|kwok|pd ...]`;
 
 function build(args: string[]): number {
@@ -15,11 +17,12 @@ function build(args: string[]): number {
 }
 
 async function up(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { nodes: { type: 'string' }, 'no-pd': { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { nodes: { type: 'string' }, 'no-pd': { type: 'boolean' }, node: { type: 'boolean' } } });
   const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
   if (nodes !== undefined && !(Number.isInteger(nodes) && nodes >= 0)) throw new Error(`--nodes must be a whole number, got ${values.nodes}`);
-  const env = await startTestEnv({ nodes, pd: !values['no-pd'] });
-  console.log(`
+  const env = await startTestEnv({ nodes, pd: values.node ? false : !values['no-pd'], node: values.node });
+  if (env.node) console.log(playgroundText(env));
+  else console.log(`
 kubeconfig: ${env.kubeconfigPath}
   export KUBECONFIG=${env.kubeconfigPath}
   kubectl get nodes,pods -A

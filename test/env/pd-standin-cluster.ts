@@ -222,6 +222,14 @@ export class StandinCluster {
     this.log(next ? `${next.name} is the PD leader now` : 'no PD leader: fewer than a majority of the members run');
   }
 
+  /** etcd's MemberAdd: a new member (not running until it starts). */
+  addMember(m: Omit<StandinMember, 'index' | 'running' | 'removed'>): StandinMember {
+    const member: StandinMember = { ...m, index: this.members.length, running: false, removed: false };
+    this.members.push(member);
+    this.log(`member ${member.name} (${member.id}) added`);
+    return member;
+  }
+
   setRunning(m: StandinMember, running: boolean): void {
     m.running = running;
     this.reelect();
