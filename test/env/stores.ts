@@ -60,7 +60,7 @@ export interface StoreStandinOptions {
   identity?: StoreIdentity;
   /** Where the region table lives (default: shared by the stand-ins of this process). */
   regionSim?: (clusterId: U64) => RegionSim | Promise<RegionSim>;
-  /** Called once when the stand-in stops itself (PD made its store a Tombstone). */
+  /** Called once when the stand-in stops heartbeating by itself (PD made its store a Tombstone). */
   onSelfStop?: (why: string) => void;
 }
 

@@ -332,8 +332,10 @@ export async function reapLeftovers(): Promise<string[]> {
       did.push(`could not read ${snapshotPath}: ${(e as Error).message}`);
     }
   }
+  const cgroups = nodeCgroupDirs().length;
   const left = await removeNodeCgroups();
   if (left.length > 0) throw new Error(`could not remove the leftover cgroups ${left.join(', ')} of an earlier real node`);
+  if (cgroups > 0) did.push(`removed ${cgroups} cgroup directories under ${CGROUP_ROOT}`);
   for (let i = 0; i < 50 && (await linkExists(HOST_VETH)); i++) {
     if (i === 10) {
       await execFileP('ip', ['link', 'delete', HOST_VETH]).catch(() => undefined);

@@ -25,7 +25,7 @@ import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../binaries.js';
 import { PAUSE_IMAGE } from './config.js';
-import { type Blob, type ImageRuntimeConfig, type ImageVariant, sha256File, tarLayer, writeImageArchive } from './oci.js';
+import { type Blob, type ImageRuntimeConfig, type ImageSpec, sha256File, tarLayer, writeImageArchive } from './oci.js';
 
 const run = promisify(execFile);
 
@@ -158,17 +158,18 @@ async function cachedLayer(cacheDir: string, name: string, key: string, fill: (r
   return { file, blob };
 }
 
-async function cachedArchive(cacheDir: string, name: string, layers: Layer[], variants: ImageVariant[]): Promise<NodeImage> {
+/** All images in one archive (shared layers stored and imported once), cached by its content. */
+async function cachedArchive(cacheDir: string, images: ImageSpec[]): Promise<NodeImage> {
   const key = createHash('sha256')
-    .update(JSON.stringify({ RECIPE, layers: layers.map((l) => l.blob.digest), variants }))
+    .update(JSON.stringify({ RECIPE, images: images.map((i) => ({ layers: i.layers.map((l) => l.blob.digest), variants: i.variants })) }))
     .digest('hex')
     .slice(0, 16);
-  const archive = join(cacheDir, 'archives', `${name}-${key}.tar`);
+  const archive = join(cacheDir, 'archives', `node-images-${key}.tar`);
   if (!existsSync(archive)) {
     mkdirSync(dirname(archive), { recursive: true });
-    await writeImageArchive({ layers, variants }, archive);
+    await writeImageArchive(images, archive);
   }
-  return { archive, names: variants.flatMap((v) => v.names) };
+  return { archive, names: images.flatMap((i) => i.variants.flatMap((v) => v.names)) };
 }
 
 // ---- layers ---------------------------------------------------------------------------------
@@ -298,34 +299,33 @@ export async function buildNodeImages(o: BuildImagesOptions): Promise<NodeImage[
   const runtime = await runtimeLayer(o);
   const shell = await shellLayer(o);
   const [operator, pd, tikv] = [await operatorLayer(o), await programLayer(o, 'pd-server'), await programLayer(o, 'tikv-server')];
-  const images = [
-    await cachedArchive(o.cacheDir, 'pause', [pauseLayer], [{ names: [PAUSE_IMAGE], config: { Entrypoint: ['/pause'] } }]),
-    await cachedArchive(o.cacheDir, 'operator', [runtime, operator], [
-      {
-        names: [OPERATOR_IMAGE],
-        config: {
-          User: '65532:65532',
-          Env: [PATH_ENV, 'NODE_ENV=production'],
-          WorkingDir: '/app',
-          ExposedPorts: { '8080/tcp': {} },
-          Entrypoint: [NODE_IN_IMAGE, '/app/dist/src/main.js'],
-          Cmd: ['run'],
+  const image = await cachedArchive(o.cacheDir, [
+    { layers: [pauseLayer], variants: [{ names: [PAUSE_IMAGE], config: { Entrypoint: ['/pause'] } }] },
+    {
+      layers: [runtime, operator],
+      variants: [
+        {
+          names: [OPERATOR_IMAGE],
+          config: {
+            User: '65532:65532',
+            Env: [PATH_ENV, 'NODE_ENV=production'],
+            WorkingDir: '/app',
+            ExposedPorts: { '8080/tcp': {} },
+            Entrypoint: [NODE_IN_IMAGE, '/app/dist/src/main.js'],
+            Cmd: ['run'],
+          },
         },
-      },
-    ]),
-    await cachedArchive(
-      o.cacheDir,
-      'pd',
-      [runtime, shell, pd],
-      STANDIN_VERSIONS.map((v) => ({ names: [pdImage(v)], config: standinConfig('pd-server', v, { ExposedPorts: { '2379/tcp': {}, '2380/tcp': {} } }) })),
-    ),
-    await cachedArchive(
-      o.cacheDir,
-      'tikv',
-      [runtime, shell, tikv],
-      STANDIN_VERSIONS.map((v) => ({ names: [tikvImage(v)], config: standinConfig('tikv-server', v, { ExposedPorts: { '20160/tcp': {}, '20180/tcp': {} } }) })),
-    ),
-  ];
+      ],
+    },
+    {
+      layers: [runtime, shell, pd],
+      variants: STANDIN_VERSIONS.map((v) => ({ names: [pdImage(v)], config: standinConfig('pd-server', v, { ExposedPorts: { '2379/tcp': {}, '2380/tcp': {} } }) })),
+    },
+    {
+      layers: [runtime, shell, tikv],
+      variants: STANDIN_VERSIONS.map((v) => ({ names: [tikvImage(v)], config: standinConfig('tikv-server', v, { ExposedPorts: { '20160/tcp': {}, '20180/tcp': {} } }) })),
+    },
+  ]);
   o.log(`[node] images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (${o.realPdServer ? 'real pd-server' : 'PD stand-in'} in pingcap/pd)`);
-  return images;
+  return [image];
 }

@@ -50,6 +50,8 @@ export interface StartedNode {
   readonly node: RealNode;
   readonly pdServer: 'real' | 'standin';
   readonly hub: StandinHub;
+  /** What stop() found (left processes, cgroups, restored sysctls), once it ran. */
+  readonly stopReport: StopReport | undefined;
   stop(): Promise<StopReport>;
 }
 
@@ -86,13 +88,16 @@ export async function prepareNode(bins: Binaries, o: NodeEnvOptions): Promise<Pr
       started = true;
       let node: RealNode | undefined;
       let hub: StandinHub | undefined;
+      let stopReport: StopReport | undefined;
       const stop = async (): Promise<StopReport> => {
+        if (stopReport) return stopReport;
         await hub?.stop().catch((e) => o.log(`[node] stand-in hub stop: ${e}`));
         let report: StopReport = { restoredSysctls: [], leftCgroups: [], leftProcesses: [] };
         if (node) report = await node.stop();
         else await ns.stop();
         await reapLeftovers().catch((e) => o.log(`[node] cleanup: ${e}`));
         await lock.release();
+        stopReport = report;
         return report;
       };
       try {
@@ -102,7 +107,15 @@ export async function prepareNode(bins: Binaries, o: NodeEnvOptions): Promise<Pr
         await stop().catch(() => undefined);
         throw e;
       }
-      return { node, hub, pdServer: realPd ? 'real' : 'standin', stop };
+      return {
+        node,
+        hub,
+        pdServer: realPd ? 'real' : 'standin',
+        get stopReport() {
+          return stopReport;
+        },
+        stop,
+      };
     },
   };
 }

@@ -72,13 +72,16 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
 
   const stop = (): Promise<StopReport> => {
     stopped ??= (async () => {
+      const t = Date.now();
       // Clients of containerd first; the namespaces' end kills what is left (containers, shims).
       for (const p of [...procs].reverse()) await p.stop(5_000);
+      const tProcs = Date.now();
       await ns.stop();
       const leftProcesses = processesInNamespace(ns.pidNamespace);
       const leftCgroups = await removeNodeCgroups();
       const restoredSysctls = restoreSysctls(sysctlsBefore);
       if (restoredSysctls.length > 0) o.log(`[node] WARNING: restored sysctls the node changed: ${restoredSysctls.join(', ')}`);
+      o.log(`[node] stopped in ${((Date.now() - t) / 1000).toFixed(1)} s (components ${((tProcs - t) / 1000).toFixed(1)} s, namespaces ${((Date.now() - tProcs) / 1000).toFixed(1)} s)`);
       return { restoredSysctls, leftCgroups, leftProcesses };
     })();
     return stopped;

@@ -72,13 +72,12 @@ export interface ImageSpec {
   layers: { file: string; blob: Blob }[];
   /** One manifest per variant (same layers, own config), each under its own names. */
   variants: ImageVariant[];
-  architecture?: string;
 }
 
 const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
 
-/** Writes the images as one OCI layout tar (`outFile`) for `ctr images import`. */
-export async function writeImageArchive(spec: ImageSpec, outFile: string): Promise<void> {
+/** Writes the images as one OCI layout tar (`outFile`) for `ctr images import`; a layer shared by several images is stored once. */
+export async function writeImageArchive(images: ImageSpec[], outFile: string, architecture = GOARCH[process.arch] ?? process.arch): Promise<void> {
   const dir = `${outFile}.layout`;
   rmSync(dir, { recursive: true, force: true });
   const blobs = join(dir, 'blobs', 'sha256');
@@ -89,12 +88,11 @@ export async function writeImageArchive(spec: ImageSpec, outFile: string): Promi
     writeFileSync(join(blobs, hex), bytes);
     return { digest: `sha256:${hex}`, size: bytes.length };
   };
-  for (const l of spec.layers) {
+  for (const l of images.flatMap((i) => i.layers)) {
     const target = join(blobs, l.blob.digest.slice('sha256:'.length));
     if (!existsSync(target)) await run('cp', ['--reflink=auto', l.file, target]);
   }
-  const architecture = spec.architecture ?? GOARCH[process.arch] ?? process.arch;
-  const entries = spec.variants.flatMap((v) => {
+  const entries = images.flatMap((spec) => spec.variants.flatMap((v) => {
     const config = putJSON({
       architecture,
       os: 'linux',
@@ -115,7 +113,7 @@ export async function writeImageArchive(spec: ImageSpec, outFile: string): Promi
       platform: { architecture, os: 'linux' },
       annotations: { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': name.slice(name.lastIndexOf(':') + 1) },
     }));
-  });
+  }));
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: entries }));
   const tmp = `${outFile}.tmp`;

@@ -29,6 +29,6 @@ In another shell (kubectl v1.36.3 is in ${kubectlDir}):
   kubectl logs basic-pd-0
 
 apiserver:  ${env.server}
-logs:       ${env.dir} (control plane), ${NODE_WORK_DIR}/logs (node)
+logs:       ${env.dir} (control plane), ${env.dir}/node (node components), ${NODE_WORK_DIR} (node state)
 Press Ctrl-C to stop (the node and everything on it go; the host is left as it was).`;
 }

@@ -38,7 +38,8 @@ import { elect, leaderPeer, type RegionEntry } from '../../region-book.js';
 import { decode, encode, HUB_SERVICE, type HubMessage, type PdStartRequest, type PodMessage, readLines, type TikvCommit, type TikvJoin } from './protocol.js';
 
 export interface StandinHubOptions {
-  kc: KubeConfig;
+  /** Publishes the hub as the Service pods reach (none: tests that run the stand-ins as plain processes). */
+  kc?: KubeConfig;
   /** Address to listen on (the host end of the node's veth). */
   host: string;
   /** Log files of the members. */
@@ -350,7 +351,7 @@ export async function startStandinHub(o: StandinHubOptions): Promise<StandinHub>
       resolve(typeof a === 'object' && a ? a.port : 0);
     });
   });
-  await publishService(o.kc, o.host, port);
+  if (o.kc) await publishService(o.kc, o.host, port);
   log(`listening on ${o.host}:${port} (Service ${HUB_SERVICE.namespace}/${HUB_SERVICE.name}:${HUB_SERVICE.port})`);
 
   return {

@@ -7,7 +7,8 @@ import type { RegionEntry } from '../../region-book.js';
 
 /** The hub as pods reach it: a selector-less Service whose EndpointSlice points at the hub. */
 export const HUB_SERVICE = { namespace: 'kube-system', name: 'tikv-standin-hub', port: 7070 } as const;
-export const HUB_ADDRESS = `${HUB_SERVICE.name}.${HUB_SERVICE.namespace}.svc.cluster.local:${HUB_SERVICE.port}`;
+/** TIKV_STANDIN_HUB overrides it (tests run the stand-in programs outside a pod). */
+export const HUB_ADDRESS = process.env.TIKV_STANDIN_HUB || `${HUB_SERVICE.name}.${HUB_SERVICE.namespace}.svc.cluster.local:${HUB_SERVICE.port}`;
 
 export type PdStartMode = 'bootstrap' | 'join' | 'restart';
 

@@ -76,9 +76,8 @@ class HubRegionSim implements RegionSim {
     this.ensureJoined(store.id);
   }
 
-  leave(): void {
-    this.hub.close();
-  }
+  /** The connection closes with the process (the hub counts the store live while the pod runs). */
+  leave(): void {}
 
   entries(): Iterable<RegionEntry> {
     return this.cache.values();
@@ -178,17 +177,16 @@ async function main(): Promise<void> {
         save: (id) => writeFileSync(identityPath, JSON.stringify(id)),
       },
       regionSim: (clusterId) => new HubRegionSim(hub, clusterId),
-      onSelfStop: (why) => {
-        exiting = true;
-        fatal(why);
-      },
+      // A running TiKV whose store PD buries keeps running (its heartbeats fail); the pod goes when the operator scales it in.
+      onSelfStop: (why) => log('ERROR', `${why}: PD has removed this store; heartbeats stop`),
       log: (s) => log('INFO', s),
     });
   } catch (e) {
     const msg = (e as Error).message;
     // What TiKV prints when PD refuses a store it has buried (components/server: "failed to start node").
-    if (/STORE_TOMBSTONE/.test(msg)) fatal(`failed to start node: StoreTombstone("store is tombstone")`);
-    fatal(`failed to start node: ${msg}`);
+    // TiKV's put_store gets PD's STORE_TOMBSTONE: pd_client's "store is tombstone {msg:?}", fatal at start.
+    if (/STORE_TOMBSTONE/.test(msg)) fatal(`failed to start raft_server: store is tombstone "store is tombstone"`);
+    fatal(`failed to start raft_server: ${msg}`);
   }
   const s = standin;
   log('INFO', 'TiKV store stand-in registered', { 'store-id': s.id });
@@ -224,7 +222,7 @@ async function main(): Promise<void> {
     for (const a of listenAddresses(addr)) await listen(a, net.createServer((c) => c.on('error', () => c.destroy())));
     for (const a of listenAddresses(statusAddr)) await listen(a, status);
   } catch (e) {
-    fatal(`failed to start node: ${(e as Error).message}`);
+    fatal(`failed to start raft_server: ${(e as Error).message}`);
   }
   log('INFO', 'TiKV is ready to serve', { addr, 'status-addr': statusAddr });
 
@@ -239,4 +237,4 @@ async function main(): Promise<void> {
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void shutdown(sig));
 }
 
-main().catch((e: Error) => fatal(`failed to start node: ${e.message}`));
+main().catch((e: Error) => fatal(`failed to start raft_server: ${e.message}`));
