@@ -70,7 +70,8 @@ export interface StandinMember {
   readonly index: number;
   readonly name: string;
   readonly id: U64;
-  readonly clientURL: string;
+  /** What the member advertises (etcd publishes it when the member starts). */
+  clientURL: string;
   /** Nothing listens there: the members share this object instead of talking raft. */
   readonly peerURL: string;
   running: boolean;

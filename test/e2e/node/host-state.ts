@@ -47,7 +47,7 @@ export async function hostState(): Promise<HostState> {
   return {
     sysctls: readSysctls(),
     iptables: await iptablesRules(),
-    links: (await lines('ip', ['-o', 'link', 'show'])).map((l) => l.split(':')[1]?.trim() ?? l).sort(),
+    links: (await lines('ip', ['-o', 'link', 'show'])).map((l) => (l.split(':')[1]?.trim() ?? l).split('@')[0]!).sort(),
     routes: (await lines('ip', ['route', 'show', 'table', 'all'])).sort(),
     mounts,
     cgroups: nodeCgroupDirs(),

@@ -174,7 +174,9 @@ export async function startStandinHub(o: StandinHubOptions): Promise<StandinHub>
     return `${ownClient.protocol}//${u.hostname}:${ownClient.port || ownPeer.port}`;
   };
 
-  const startMember = async (c: PdCluster, m: StandinMember, conn: Conn, removed: boolean): Promise<HubMessage> => {
+  const startMember = async (c: PdCluster, m: StandinMember, conn: Conn, req: PdStartRequest, removed: boolean): Promise<HubMessage> => {
+    // etcd publishes a member's client URLs when it starts.
+    m.clientURL = req.clientURL;
     const old = c.conns.get(m.name);
     if (old && old !== conn) old.end();
     let rt = c.runtimes.get(m.name);
@@ -237,7 +239,7 @@ export async function startStandinHub(o: StandinHubOptions): Promise<StandinHub>
       }
       // etcd's isMemberBootstrapped: the cluster already knows this member as started.
       if (c.everStarted.has(m.name)) return fail(`member ${hex(m.id)} has already been bootstrapped`);
-      return startMember(c, m, conn, false);
+      return startMember(c, m, conn, req, false);
     }
     if (!existing) {
       return fail(`the cluster of ${req.name} (${req.cluster}) is unknown to the stand-in hub: its members' data is from another test environment`);
@@ -246,7 +248,7 @@ export async function startStandinHub(o: StandinHubOptions): Promise<StandinHub>
     if (req.mode === 'join') {
       if (c.cluster.memberList().some((x) => x.name === req.name)) return fail('missing data or join a duplicated pd');
       const m = c.cluster.addMember({ name: req.name, id: randomU64(), peerURL: req.peerURL, clientURL: req.clientURL });
-      return startMember(c, m, conn, false);
+      return startMember(c, m, conn, req, false);
     }
     // restart: by the member id from the data dir, or by name after an interrupted join (join file, no member dir)
     if (req.clusterId && req.clusterId !== c.cluster.clusterId) {
@@ -254,7 +256,7 @@ export async function startStandinHub(o: StandinHubOptions): Promise<StandinHub>
     }
     const m = req.memberId ? c.cluster.members.find((x) => x.id === req.memberId) : c.cluster.members.find((x) => x.name === req.name && !x.removed);
     if (!m) return fail(`member ${req.memberId ?? req.name} is not in the cluster's member list`);
-    return startMember(c, m, conn, m.removed);
+    return startMember(c, m, conn, req, m.removed);
   };
 
   // ---- TiKV ---------------------------------------------------------------------------

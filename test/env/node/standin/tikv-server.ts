@@ -35,7 +35,8 @@ const FLAGS = [
 ];
 
 const VERSION = (process.env.TIKV_STANDIN_VERSION || 'v8.5.5').replace(/^v/, '');
-const PROTO_DIR = '/usr/share/tikv-standin/kvproto';
+/** The kvproto .proto files (images.ts puts them there; TIKV_STANDIN_PROTO_DIR for runs outside a pod). */
+const PROTO_DIR = process.env.TIKV_STANDIN_PROTO_DIR || '/usr/share/tikv-standin/kvproto';
 const IDENTITY = 'standin-store.json';
 
 const log = (level: 'INFO' | 'WARN' | 'ERROR' | 'FATAL', msg: string, fields: Record<string, string | number> = {}) =>
