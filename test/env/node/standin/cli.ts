@@ -97,3 +97,10 @@ export function parseGoDuration(s: string): number {
   }
   return total;
 }
+
+/** The PD cluster a member belongs to: the peer Service's domain of its advertise peer URL (`basic-pd-0.basic-pd-peer.ns.svc` → `basic-pd-peer.ns.svc`). */
+export function clusterKeyOf(advertisePeerURL: string): string {
+  const host = new URL(advertisePeerURL).hostname;
+  const dot = host.indexOf('.');
+  return dot > 0 ? host.slice(dot + 1) : host;
+}

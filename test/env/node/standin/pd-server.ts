@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import net from 'node:net';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { type FlagError, listenAddresses, parseFlags, parseGoDuration, pingcapLogLine } from './cli.js';
+import { clusterKeyOf, type FlagError, listenAddresses, parseFlags, parseGoDuration, pingcapLogLine } from './cli.js';
 import { HUB_ADDRESS, HubClient, type PdStarted, type PdStartMode, type PdStartRequest } from './protocol.js';
 
 const FLAGS = [
@@ -58,13 +58,6 @@ function isDataExist(dir: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** The cluster a member belongs to: the peer Service's domain of its advertise peer URL (`basic-pd-0.basic-pd-peer.ns.svc` → `basic-pd-peer.ns.svc`). */
-export function clusterKeyOf(advertisePeerURL: string): string {
-  const host = new URL(advertisePeerURL).hostname;
-  const dot = host.indexOf('.');
-  return dot > 0 ? host.slice(dot + 1) : host;
 }
 
 interface PdToml {
