@@ -9,7 +9,7 @@ import { startTestEnv } from './index.js';
 import { playgroundText } from './node/playground.js';
 
 const USAGE = `usage: npm run testenv -- up [--nodes N] [--no-pd] [--node]
-       npm run testenv -- build [k8s|etcd|kwok|pd ...]`;
+       npm run testenv -- build [k8s|etcd|kwok|pd|node|coredns ...]`;
 
 function build(args: string[]): number {
   const r = spawnSync('bash', [BUILD_SCRIPT, ...args], { stdio: 'inherit', cwd: REPO_ROOT });

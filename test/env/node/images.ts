@@ -20,7 +20,7 @@
 // as `kind load` would have put them there.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../binaries.js';
@@ -147,15 +147,20 @@ async function cachedLayer(cacheDir: string, name: string, key: string, fill: (r
   const file = join(cacheDir, 'layers', `${name}-${key}.tar`);
   const meta = `${file}.json`;
   if (existsSync(file) && existsSync(meta)) return { file, blob: JSON.parse(readFileSync(meta, 'utf8')) as Blob };
-  const root = join(cacheDir, 'build', `${name}-${key}`);
-  rmSync(root, { recursive: true, force: true });
-  mkdirSync(root, { recursive: true });
+  mkdirSync(join(cacheDir, 'build'), { recursive: true });
+  // A private build dir: another run may build the same layer at once (the renames are atomic).
+  const root = mkdtempSync(join(cacheDir, 'build', `${name}-${key}-`));
   await fill(root);
   mkdirSync(dirname(file), { recursive: true });
-  const blob = await tarLayer(root, file);
-  writeFileSync(meta, JSON.stringify(blob));
-  rmSync(root, { recursive: true, force: true });
-  return { file, blob };
+  try {
+    const blob = await tarLayer(root, file);
+    const tmpMeta = `${meta}.${process.pid}`;
+    writeFileSync(tmpMeta, JSON.stringify(blob));
+    renameSync(tmpMeta, meta);
+    return { file, blob };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 /** All images in one archive (shared layers stored and imported once), cached by its content. */
@@ -268,15 +273,19 @@ async function programLayer(o: BuildImagesOptions, program: 'pd-server' | 'tikv-
     const key = await hashInputs(['real', { file: real }]);
     return cachedLayer(o.cacheDir, `${program}-real`, key, async (root) => put(root, `/${program}`, real));
   }
-  const staging = join(o.cacheDir, 'build', `${program}.bundle.cjs`);
+  const staging = join(o.cacheDir, 'build', `${program}.${process.pid}.bundle.cjs`);
   mkdirSync(dirname(staging), { recursive: true });
   await bundle(join(STANDIN_SOURCES, `${program}.ts`), staging);
   const protoFiles = [...filesUnder(join(o.kvprotoDir, 'proto')), ...filesUnder(join(o.kvprotoDir, 'include'))].filter((f) => f.endsWith('.proto'));
   const key = await hashInputs([{ file: staging }, ...protoFiles.flatMap((f) => [relative(o.kvprotoDir, f), { file: f }])]);
-  return cachedLayer(o.cacheDir, `${program}-standin`, key, async (root) => {
-    put(root, `/${program}`, staging);
-    for (const f of protoFiles) put(root, join(IMAGE_PROTO_DIR, relative(o.kvprotoDir, f)), f);
-  });
+  try {
+    return await cachedLayer(o.cacheDir, `${program}-standin`, key, async (root) => {
+      put(root, `/${program}`, staging);
+      for (const f of protoFiles) put(root, join(IMAGE_PROTO_DIR, relative(o.kvprotoDir, f)), f);
+    });
+  } finally {
+    rmSync(staging, { force: true });
+  }
 }
 
 function standinConfig(program: string, version: string, extra: Partial<ImageRuntimeConfig>): ImageRuntimeConfig {

@@ -69,6 +69,7 @@ export async function prepareNode(bins: Binaries, o: NodeEnvOptions): Promise<Pr
     for (const did of await reapLeftovers()) o.log(`[node] leftover of a killed run: ${did}`);
     ns = await startNamespaces(bins.bin('pause'), o.logDir, o.log);
   } catch (e) {
+    await reapLeftovers().catch(() => undefined);
     await lock.release();
     throw e;
   }

@@ -42,7 +42,7 @@ export async function sha256File(path: string): Promise<string> {
 
 /** Packs `rootDir` into an uncompressed, reproducible layer tar at `outFile`. */
 export async function tarLayer(rootDir: string, outFile: string): Promise<Blob> {
-  const tmp = `${outFile}.tmp`;
+  const tmp = `${outFile}.${process.pid}.tmp`;
   await run('tar', [
     '--create',
     '--file',
@@ -78,7 +78,8 @@ const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
 
 /** Writes the images as one OCI layout tar (`outFile`) for `ctr images import`; a layer shared by several images is stored once. */
 export async function writeImageArchive(images: ImageSpec[], outFile: string, architecture = GOARCH[process.arch] ?? process.arch): Promise<void> {
-  const dir = `${outFile}.layout`;
+  // Per-process names: two runs on one machine may build the same cached archive at once.
+  const dir = `${outFile}.${process.pid}.layout`;
   rmSync(dir, { recursive: true, force: true });
   const blobs = join(dir, 'blobs', 'sha256');
   mkdirSync(blobs, { recursive: true });
@@ -116,7 +117,7 @@ export async function writeImageArchive(images: ImageSpec[], outFile: string, ar
   }));
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: entries }));
-  const tmp = `${outFile}.tmp`;
+  const tmp = `${outFile}.${process.pid}.tmp`;
   await run('tar', ['--create', '--file', tmp, '--format=gnu', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '--directory', dir, '.']);
   renameSync(tmp, outFile);
   rmSync(dir, { recursive: true, force: true });
