@@ -11,6 +11,7 @@ import { names, tikvPodName } from '../../../src/api/names.js';
 import { PD_BOOTSTRAPPED_KEY } from '../../../src/charts/pd-bootstrap.js';
 import { waitFor } from '../../env/process.js';
 import { STANDIN_VERSIONS } from '../../env/node/images.js';
+import { kubeRequest } from '../../../src/controller/kube/raw.js';
 import { getOrUndefined, mergePatchSpec, viaServiceProxy } from '../support/kube.js';
 import type { NodeBackend } from '../support/node-backend.js';
 import { type Cluster, describeBasicScenario, isReady, NAME, type ScenarioContext, upStores } from '../support/scenario.js';
@@ -103,9 +104,14 @@ describeBasicScenario('node', {
       for (let i = 0; i < 3; i++) {
         const logs = await b().logs(ctx.ns, pdPod(i));
         expect(logs.split('\n')[0], pdPod(i)).toBe(`pd start: ${pdPod(i)} bootstraps the cluster with the initial members`);
-        const listed = /\[initial-cluster="([^"]*)"\]/.exec(logs)?.[1]?.split(',').map((m) => m.split('=')[0]);
+        // The script exec's pd-server: PID 1 of the container carries the flags it chose.
+        const argv = (await b().kubectl(['-n', ctx.ns, 'exec', pdPod(i), '--', 'cat', '/proc/1/cmdline'])).stdout.split('\0');
+        const listed = argv.find((a) => a.startsWith('--initial-cluster='))?.slice('--initial-cluster='.length).split(',').map((m) => m.split('=')[0]);
         expect(listed, pdPod(i)).toEqual([0, 1, 2].map(pdPod));
-        expect(/\[cluster-id=(\d+)\]/.exec(logs)?.[1], pdPod(i)).toBe(c.status?.clusterID);
+        expect(argv.some((a) => a.startsWith('--join')), pdPod(i)).toBe(false);
+        // Each member, asked directly (the apiserver's pod proxy), is in the same cluster.
+        const own = await kubeRequest(b().kc, { method: 'GET', path: `/api/v1/namespaces/${ctx.ns}/pods/${pdPod(i)}:2379/proxy/pd/api/v1/cluster` });
+        expect(/"id":\s*(\d+)/.exec(own.body)?.[1], pdPod(i)).toBe(c.status?.clusterID);
       }
     });
 

@@ -20,7 +20,7 @@
 // as `kind load` would have put them there.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../binaries.js';
@@ -298,6 +298,30 @@ function standinConfig(program: string, version: string, extra: Partial<ImageRun
   };
 }
 
+const PRUNE_AFTER_MS = 24 * 3600_000;
+
+/** Removes cached layers and archives no run has used for a day (each source change leaves a new operator layer and archive). */
+function pruneCache(cacheDir: string, inUse: Set<string>): void {
+  for (const sub of ['layers', 'archives', 'build']) {
+    const dir = join(cacheDir, sub);
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      try {
+        if (!inUse.has(p) && Date.now() - statSync(p).mtimeMs > PRUNE_AFTER_MS) rmSync(p, { recursive: true, force: true });
+      } catch {
+        // removed by another run meanwhile
+      }
+    }
+  }
+}
+
+/** Marks cache entries as used now (pruneCache goes by mtime). */
+function touch(paths: string[]): void {
+  const now = new Date();
+  for (const p of paths) if (existsSync(p)) utimesSync(p, now, now);
+}
+
 /** Builds (or takes from the cache) every image the node imports. */
 export async function buildNodeImages(o: BuildImagesOptions): Promise<NodeImage[]> {
   const t0 = Date.now();
@@ -335,6 +359,9 @@ export async function buildNodeImages(o: BuildImagesOptions): Promise<NodeImage[
       variants: STANDIN_VERSIONS.map((v) => ({ names: [tikvImage(v)], config: standinConfig('tikv-server', v, { ExposedPorts: { '20160/tcp': {}, '20180/tcp': {} } }) })),
     },
   ]);
+  const used = [image.archive, ...[pauseLayer, runtime, shell, operator, pd, tikv].flatMap((l) => [l.file, `${l.file}.json`])];
+  touch(used);
+  pruneCache(o.cacheDir, new Set(used));
   o.log(`[node] images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (${o.realPdServer ? 'real pd-server' : 'PD stand-in'} in pingcap/pd)`);
   return [image];
 }
