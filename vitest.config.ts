@@ -3,9 +3,10 @@ import { defineConfig } from 'vitest/config';
 // Three projects: `unit` needs nothing but Node; `integration` runs against the real
 // control plane + PD started once by test/env/global-setup.ts (fails loudly when the
 // binaries are missing, see README "Test environment"); `node` runs the e2e scenario on a
-// real node (test/e2e/node; root, see README "A real node"), after the other two so it
-// does not compete with them for the CPU. Its backend starts its own environment, and the
-// machine-wide node lock may make it wait for another run's node.
+// real node (test/e2e/node; root, see README "A real node") in a sequence group of its own,
+// so it never runs beside the integration tests and competes with them for the CPU. Its
+// backend starts its own environment, and the machine-wide node lock may make it wait for
+// another run's node.
 export default defineConfig({
   test: {
     projects: [
