@@ -52,7 +52,7 @@ export interface RealNode {
   readonly name: string;
   readonly ns: NodeNamespaces;
   readonly processes: readonly ManagedProcess[];
-  /** Runs a command inside the node (e.g. `crictl`-like checks with ctr). */
+  /** Runs a command inside the node's namespaces and returns its stdout. */
   run(bin: string, args: string[]): Promise<string>;
   /** Log tails of the node's components, for failure reports. */
   diagnostics(lines?: number): string;
@@ -109,7 +109,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     const ctr = (args: string[]) => ns.run('/usr/bin/ctr', ['--address', IN_NODE.containerdSocket, '--namespace', 'k8s.io', ...args], { timeoutMs: 300_000 });
     await waitFor('containerd', async () => (await ctr(['version'])).includes('Server'), { timeoutMs: 30_000, intervalMs: 200, proc: containerd });
     step('containerd running');
-    for (const img of o.images) await ctr(['images', 'import', '--no-unpack=false', img.archive]);
+    for (const img of o.images) await ctr(['images', 'import', img.archive]);
     step(`imported ${o.images.reduce((n, i) => n + i.names.length, 0)} image names`);
 
     const kubelet = ns.spawn('kubelet', o.bins.bin('kubelet'), [
