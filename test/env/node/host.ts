@@ -68,17 +68,38 @@ export class NodeUnavailableError extends Error {
 /** CapEff bits the node needs: CAP_NET_ADMIN (12), CAP_SYS_ADMIN (21), CAP_SYS_PTRACE (19, nsenter into the init). */
 const NEEDED_CAPS: Record<string, number> = { CAP_NET_ADMIN: 12, CAP_SYS_PTRACE: 19, CAP_SYS_ADMIN: 21 };
 
+export interface HostFacts {
+  platform: string;
+  uid: number | undefined;
+  /** /proc/self/status CapEff, hex. */
+  capEff: string | undefined;
+  missingCommands: string[];
+  cgroupMounts: number;
+}
+
+/** The first thing that rules the node out on a host with these facts, or undefined. */
+export function hostProblem(f: HostFacts): string | undefined {
+  if (f.platform !== 'linux') return `this is ${f.platform}, not Linux`;
+  if (f.uid !== 0) return `this process runs as uid ${f.uid}, not root`;
+  const caps = f.capEff ? BigInt(`0x${f.capEff}`) : 0n;
+  const missingCaps = Object.entries(NEEDED_CAPS).filter(([, bit]) => (caps & (1n << BigInt(bit))) === 0n);
+  if (missingCaps.length > 0) return `root without ${missingCaps.map(([n]) => n).join(', ')} (an unprivileged container?)`;
+  if (f.missingCommands.length > 0) return `missing ${f.missingCommands.join(', ')} (install them with \`sudo bash testenv/node-packages.sh\`)`;
+  if (f.cgroupMounts === 0) return 'no cgroup filesystem is mounted';
+  return undefined;
+}
+
 /** Throws NodeUnavailableError naming the first thing that rules the node out here. */
 export function checkHostPrerequisites(): void {
-  if (process.platform !== 'linux') throw new NodeUnavailableError(`this is ${process.platform}, not Linux`);
-  if (process.getuid?.() !== 0) throw new NodeUnavailableError(`this process runs as uid ${process.getuid?.()}, not root`);
-  const capLine = readFileSync('/proc/self/status', 'utf8').match(/^CapEff:\s*([0-9a-f]+)$/m)?.[1];
-  const caps = capLine ? BigInt(`0x${capLine}`) : 0n;
-  const missingCaps = Object.entries(NEEDED_CAPS).filter(([, bit]) => (caps & (1n << BigInt(bit))) === 0n);
-  if (missingCaps.length > 0) throw new NodeUnavailableError(`root without ${missingCaps.map(([n]) => n).join(', ')} (an unprivileged container?)`);
-  const missing = HOST_COMMANDS.filter((c) => !isExecutable(c));
-  if (missing.length > 0) throw new NodeUnavailableError(`missing ${missing.join(', ')} (install them with \`sudo bash testenv/node-packages.sh\`)`);
-  if (cgroupMounts().length === 0) throw new NodeUnavailableError('no cgroup filesystem is mounted');
+  const linux = process.platform === 'linux';
+  const problem = hostProblem({
+    platform: process.platform,
+    uid: process.getuid?.(),
+    capEff: linux ? readFileSync('/proc/self/status', 'utf8').match(/^CapEff:\s*([0-9a-f]+)$/m)?.[1] : undefined,
+    missingCommands: HOST_COMMANDS.filter((c) => !isExecutable(c)),
+    cgroupMounts: linux ? cgroupMounts().length : 0,
+  });
+  if (problem) throw new NodeUnavailableError(problem);
 }
 
 // ---- cgroups -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ADDR, CGROUP_ROOT, cniConfig, containerdConfig, corefile, kubeletConfig, kubeProxyConfig, NODE_NET } from '../../env/node/config.js';
-import { cidrsOverlap } from '../../env/node/host.js';
+import { cidrsOverlap, hostProblem, NodeUnavailableError } from '../../env/node/host.js';
 import { parseLdd } from '../../env/node/images.js';
 import { MEDIA, tarLayer, writeImageArchive } from '../../env/node/oci.js';
 import { parseInitialCluster } from '../../env/node/standin/hub.js';
@@ -57,6 +57,26 @@ describe('node configuration', () => {
     expect(cf).toContain('kubernetes cluster.local');
     expect(cf).not.toMatch(/\bforward\b/);
     expect(containerdConfig()).toContain('restrict_oom_score_adj = true');
+  });
+});
+
+describe('where the node cannot run', () => {
+  const root = { platform: 'linux', uid: 0, capEff: '000001fffeffffff', missingCommands: [], cgroupMounts: 10 };
+
+  it('names the first reason: not Linux, not root, missing capabilities, packages or cgroups', () => {
+    expect(hostProblem(root)).toBeUndefined();
+    expect(hostProblem({ ...root, platform: 'darwin' })).toBe('this is darwin, not Linux');
+    expect(hostProblem({ ...root, uid: 1000 })).toBe('this process runs as uid 1000, not root');
+    // Docker's default capability set: no CAP_SYS_ADMIN, no CAP_NET_ADMIN.
+    expect(hostProblem({ ...root, capEff: '00000000a80425fb' })).toBe('root without CAP_NET_ADMIN, CAP_SYS_PTRACE, CAP_SYS_ADMIN (an unprivileged container?)');
+    expect(hostProblem({ ...root, missingCommands: ['/usr/bin/containerd'] })).toContain('missing /usr/bin/containerd (install them with `sudo bash testenv/node-packages.sh`)');
+    expect(hostProblem({ ...root, cgroupMounts: 0 })).toBe('no cgroup filesystem is mounted');
+  });
+
+  it('says why, how CI runs it, and that it is never skipped', () => {
+    const e = new NodeUnavailableError('this process runs as uid 1000, not root');
+    expect(e.message).toContain('cannot run on this machine: this process runs as uid 1000, not root');
+    expect(e.message).toContain('never skipped');
   });
 });
 
