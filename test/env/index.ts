@@ -107,13 +107,15 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     const t = Date.now();
     await provisioner?.stop().catch((e) => log(`[testenv] provisioner stop: ${e}`));
     await pd?.stop().catch((e) => log(`[testenv] pd stop: ${e}`));
-    if (node) await node.stop().catch((e) => log(`[testenv] node stop: ${e}`));
-    else await prepared?.abort().catch((e) => log(`[testenv] node stop: ${e}`));
+    // The node's components go before the control plane, its namespaces (and the apiserver's address) after.
+    await node?.stopComponents().catch((e) => log(`[testenv] node stop: ${e}`));
     // A component that died during the run explains many a confusing test failure.
     const crashed = procs.filter((p) => p.exitStatus() !== undefined);
     if (crashed.length > 0) log(`[testenv] exited before stop:\n${formatLogTails(crashed)}`);
     // Reverse start order: clients of the apiserver first, etcd last.
     for (const p of [...procs].reverse()) await p.stop(STOP_GRACE_MS);
+    if (node) await node.stop().catch((e) => log(`[testenv] node stop: ${e}`));
+    else await prepared?.abort().catch((e) => log(`[testenv] node stop: ${e}`));
     if (removeDir) rmSync(dir, { recursive: true, force: true });
     cancelRemoveOnExit();
     log(`[testenv] stopped in ${((Date.now() - t) / 1000).toFixed(1)}s`);

@@ -52,6 +52,12 @@ export interface StartedNode {
   readonly hub: StandinHub;
   /** What stop() found (left processes, cgroups, restored sysctls), once it ran. */
   readonly stopReport: StopReport | undefined;
+  /**
+   * Stops the hub and the node's components, before the control plane: the apiserver binds
+   * the host end of the node's veth, which goes with the namespaces, and an apiserver whose
+   * address vanished does not finish its graceful shutdown.
+   */
+  stopComponents(): Promise<void>;
   stop(): Promise<StopReport>;
 }
 
@@ -90,9 +96,13 @@ export async function prepareNode(bins: Binaries, o: NodeEnvOptions): Promise<Pr
       let node: RealNode | undefined;
       let hub: StandinHub | undefined;
       let stopReport: StopReport | undefined;
+      const stopComponents = async () => {
+        await hub?.stop().catch((e) => o.log(`[node] stand-in hub stop: ${e}`));
+        await node?.stopComponents();
+      };
       const stop = async (): Promise<StopReport> => {
         if (stopReport) return stopReport;
-        await hub?.stop().catch((e) => o.log(`[node] stand-in hub stop: ${e}`));
+        await stopComponents();
         let report: StopReport = { restoredSysctls: [], leftCgroups: [], leftProcesses: [] };
         if (node) report = await node.stop();
         else await ns.stop();
@@ -115,6 +125,7 @@ export async function prepareNode(bins: Binaries, o: NodeEnvOptions): Promise<Pr
         get stopReport() {
           return stopReport;
         },
+        stopComponents,
         stop,
       };
     },

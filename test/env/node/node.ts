@@ -56,6 +56,9 @@ export interface RealNode {
   run(bin: string, args: string[]): Promise<string>;
   /** Log tails of the node's components, for failure reports. */
   diagnostics(lines?: number): string;
+  /** Stops kubelet, kube-proxy, CoreDNS and containerd; the namespaces (and the veth the apiserver binds) stay. */
+  stopComponents(): Promise<void>;
+  /** stopComponents, then ends the namespaces and removes the cgroups. */
   stop(): Promise<StopReport>;
 }
 
@@ -69,12 +72,20 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
   const ns = o.ns;
   const procs: ManagedProcess[] = [];
   let stopped: Promise<StopReport> | undefined;
+  let componentsStopped: Promise<void> | undefined;
+
+  // Clients of containerd first; the namespaces' end kills what is left (containers, shims).
+  const stopComponents = (): Promise<void> => {
+    componentsStopped ??= (async () => {
+      for (const p of [...procs].reverse()) await p.stop(5_000);
+    })();
+    return componentsStopped;
+  };
 
   const stop = (): Promise<StopReport> => {
     stopped ??= (async () => {
       const t = Date.now();
-      // Clients of containerd first; the namespaces' end kills what is left (containers, shims).
-      for (const p of [...procs].reverse()) await p.stop(5_000);
+      await stopComponents();
       const tProcs = Date.now();
       await ns.stop();
       const leftProcesses = processesInNamespace(ns.pidNamespace);
@@ -151,6 +162,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
       processes: procs,
       run: (bin, args) => ns.run(bin, args),
       diagnostics: (lines = 40) => formatLogTails(procs, lines),
+      stopComponents,
       stop,
     };
   } catch (e) {
