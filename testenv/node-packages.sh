@@ -12,7 +12,7 @@
 # (the node runs its own containerd with a private socket and root).
 set -euo pipefail
 
-PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static bind9-dnsutils)
+PACKAGES=(containerd runc containernetworking-plugins iptables iproute2 busybox-static bind9-dnsutils)
 # What the harness runs from them (and from util-linux/iproute2, present on every Debian).
 COMMANDS=(/usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/bin/ctr /usr/sbin/runc
   /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback /usr/lib/cni/portmap
