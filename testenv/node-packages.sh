@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test environment's real node needs (see README, "A real
 # node"): the container runtime (containerd, runc), the CNI plugins, iptables (the kubelet's
-# and kube-proxy's rules, inside the node's own network namespace), busybox-static and
-# bind9-dnsutils (programs copied into the locally built PD/TiKV images).
+# and kube-proxy's rules, inside the node's own network namespace), iproute2 (the veth pair),
+# busybox-static and bind9-dnsutils (programs copied into the locally built PD/TiKV images).
 #
 #   sudo bash testenv/node-packages.sh          # or as root; .ci/run calls it
 #   bash testenv/node-packages.sh --check       # exit 1 naming what is missing, install nothing
