@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds the upstream binaries of the test environment (kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, pd-server) from the
-# wrapper modules under testenv/*/ (go.mod + go.sum, no Go code), using the
-# Go module proxy and the committed go.sum files (-mod=readonly).
+# kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, pd-server; for the real
+# node kubelet, kube-proxy, CoreDNS and pause) from the wrapper modules
+# under testenv/*/ (go.mod + go.sum; Go code only where no module has a main:
+# coredns/main.go picks CoreDNS's plugins, node/pause is the sandbox process),
+# using the Go module proxy and the committed go.sum files (-mod=readonly).
 #
-#   bash testenv/build.sh [component...]   # components: k8s kubectl etcd kwok pd (default: all)
+#   bash testenv/build.sh [component...]   # components: k8s kubectl etcd kwok pd node coredns (default: all)
 #   bash testenv/build.sh --print-dir      # print the bin dir only, build nothing
 #
 # Output: ${TIKV_OPERATOR_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tikv-operator-testenv}/bin-<hash>/
-# where <hash> covers testenv/*/go.mod, testenv/*/go.sum and this script.
+# where <hash> covers testenv/*/go.mod, testenv/*/go.sum, the Go files and this script.
 # Also writes paths.env there (KWOK_STAGES_DIR, KVPROTO_DIR, GOGOPROTO_DIR, ...).
 # Last line of output: BIN_DIR=<dir>.  Idempotent: finished components are "cached".
 # Optional components (pd) that fail are reported as warnings unless named explicitly.
@@ -19,7 +21,7 @@ main() {
 
   TESTENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   SCRIPT_PATH="$TESTENV_DIR/$(basename "${BASH_SOURCE[0]}")"
-  ALL_COMPONENTS=(k8s kubectl etcd kwok pd)
+  ALL_COMPONENTS=(k8s kubectl etcd kwok pd node coredns)
   OPTIONAL_COMPONENTS=" pd "
 
   K8S_VERSION=v1.36.3
@@ -35,7 +37,7 @@ main() {
     local f
     (
       cd "$TESTENV_DIR"
-      for f in */go.mod */go.sum; do
+      for f in */go.mod */go.sum */*.go */*/*.go; do
         [ -f "$f" ] || continue
         printf '%s\n' "$f"
         sha256sum <"$f"
@@ -53,7 +55,7 @@ main() {
     case "$arg" in
       --print-dir) printf '%s\n' "$BIN_DIR"; exit 0 ;;
       -h|--help) sed -n '2,15p' "$SCRIPT_PATH"; exit 0 ;;
-      k8s|kubectl|etcd|kwok|pd) components+=("$arg") ;;
+      k8s|kubectl|etcd|kwok|pd|node|coredns) components+=("$arg") ;;
       *) die "unknown argument '$arg' (components: ${ALL_COMPONENTS[*]}, or --print-dir)" ;;
     esac
   done
@@ -102,6 +104,8 @@ main() {
       etcd) echo etcd ;;
       kwok) echo kwok ;;
       pd) echo pd-server ;;
+      node) echo kubelet kube-proxy pause ;;
+      coredns) echo coredns ;;
     esac
   }
 
@@ -136,6 +140,18 @@ main() {
       kubectl)
         # The playground test (and a person without one) uses kubectl; same module set as k8s.
         (cd "$TESTENV_DIR/k8s" && "${GOBUILD[@]}" -ldflags "$(k8s_ldflags)" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl)
+        ;;
+      node)
+        # Same module and flags as k8s, so the shared packages come from the build cache.
+        (cd "$TESTENV_DIR/k8s" && "${GOBUILD[@]}" -ldflags "$(k8s_ldflags)" -o "$tmp/" \
+          k8s.io/kubernetes/cmd/kubelet \
+          k8s.io/kubernetes/cmd/kube-proxy)
+        (cd "$TESTENV_DIR/node" && "${GOBUILD[@]}" -ldflags "-s -w" -o "$tmp/pause" ./pause)
+        ;;
+      coredns)
+        (cd "$TESTENV_DIR/coredns" && "${GOBUILD[@]}" \
+          -ldflags "-s -w" \
+          -o "$tmp/coredns" .)
         ;;
       etcd)
         (cd "$TESTENV_DIR/etcd" && "${GOBUILD[@]}" -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3)

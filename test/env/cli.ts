@@ -1,5 +1,7 @@
 // `npm run testenv -- up [--nodes N] [--no-pd] [--no-operator]`: the kwok playground in the
 // foreground until Ctrl-C / SIGTERM / SIGHUP (see playground.ts for what it runs).
+// `npm run testenv -- up --node`: a real node instead (kind-like: the operator runs as a pod
+// from deploy/; see test/env/node/playground.ts).
 // `npm run testenv -- build [component...]`: build the binaries (testenv/build.sh) only.
 // `npm run testenv -- ensure`: what `npm test` runs first: prebuilt binaries named by
 // KUBE_TEST_ASSETS are used as they are, otherwise build.sh builds or reuses the cache.
@@ -9,17 +11,19 @@ import { parseArgs } from 'node:util';
 import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/client.js';
 import { BUILD_SCRIPT, CONTROL_PLANE_BINARIES, findBinaries, isExecutable, REPO_ROOT } from './binaries.js';
 import { startTestEnv, type TestEnv } from './index.js';
+import { playgroundText } from './node/playground.js';
 import { type Playground, startPlayground } from './playground.js';
 import { killAllNow, stopOnSignal } from './process.js';
 
-const USAGE = `usage: npm run testenv -- up [--nodes N] [--no-pd] [--no-operator]
-       npm run testenv -- build [k8s|kubectl|etcd|kwok|pd ...]
+const USAGE = `usage: npm run testenv -- up [--nodes N] [--no-pd] [--no-operator] [--node]
+       npm run testenv -- build [k8s|kubectl|etcd|kwok|pd|node|coredns ...]
        npm run testenv -- ensure
 
 up               the control plane, kwok nodes, PD, store stand-ins behind TiKV pods, and the operator
   --no-operator  leave the operator out and print the one command that runs your own
   --no-pd        control plane and nodes only (no PD, no stand-ins, no operator)
-  --nodes N      fake nodes (default 4: two amd64, two arm64)`;
+  --nodes N      fake nodes (default 4: two amd64, two arm64)
+  --node         a real node (containerd + kubelet, needs root) with the operator as a pod, PD and TiKV stand-ins in pods`;
 
 /** A graceful stop has this long before everything left is SIGKILLed. */
 const STOP_DEADLINE_MS = 30_000;
@@ -29,7 +33,18 @@ function build(args: string[]): number {
   return r.status ?? 1;
 }
 
+/**
+ * The Debian packages of the real node (test/e2e/node): installed when this runs as root, so
+ * `npm test` does the whole set-up; otherwise the script names what is missing and the node
+ * tests fail saying so (they never skip).
+ */
+function nodePackages(): void {
+  const r = spawnSync('bash', [join(REPO_ROOT, 'testenv', 'node-packages.sh')], { stdio: 'inherit', cwd: REPO_ROOT });
+  if (r.status !== 0) console.log('[testenv] the real node\'s packages are missing (see above): the node e2e tests will fail until they are installed');
+}
+
 function ensure(): number {
+  nodePackages();
   if (process.env.KUBE_TEST_ASSETS || process.env.KUBEBUILDER_ASSETS) {
     const bins = findBinaries(CONTROL_PLANE_BINARIES);
     console.log(`[testenv] using the prebuilt binaries in ${bins.binDir}`);
@@ -42,7 +57,7 @@ function ensure(): number {
 async function up(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { nodes: { type: 'string' }, 'no-pd': { type: 'boolean' }, 'no-operator': { type: 'boolean' } },
+    options: { nodes: { type: 'string' }, 'no-pd': { type: 'boolean' }, 'no-operator': { type: 'boolean' }, node: { type: 'boolean' } },
   });
   const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
   if (nodes !== undefined && !(Number.isInteger(nodes) && nodes >= 0)) throw new Error(`--nodes must be a whole number, got ${values.nodes}`);
@@ -64,9 +79,15 @@ async function up(args: string[]): Promise<number> {
   });
 
   const t0 = Date.now();
-  env = await startTestEnv({ nodes, pd: !values['no-pd'] });
-  if (env.pd) playground = await startPlayground(env, { operator: !values['no-operator'] });
-  console.log(summary(env, playground, (Date.now() - t0) / 1000));
+  if (values.node) {
+    // The real node runs its own PD and TiKV stand-ins in pods, and the operator from deploy/.
+    env = await startTestEnv({ nodes, pd: false, node: true });
+    console.log(playgroundText(env));
+  } else {
+    env = await startTestEnv({ nodes, pd: !values['no-pd'] });
+    if (env.pd) playground = await startPlayground(env, { operator: !values['no-operator'] });
+    console.log(summary(env, playground, (Date.now() - t0) / 1000));
+  }
   // Runs until a signal: stopOnSignal exits the process once everything has stopped.
   return new Promise<number>(() => {
     setInterval(() => {}, 1 << 30);

@@ -67,6 +67,14 @@ export interface ControlPlaneOptions {
   log: (s: string) => void;
   /** Every spawned process is pushed here at once, so the caller can stop them even if startup fails. */
   procs: ManagedProcess[];
+  /**
+   * For a real node (test/env/node): the apiserver binds and advertises this address instead
+   * of 127.0.0.1, so pods reach it through the kubernetes Service (the endpoint reconciler
+   * writes that Service's endpoints), and dials kubelets by their InternalIP.
+   */
+  apiserverAddress?: string;
+  /** Service ClusterIP range (default SERVICE_CLUSTER_IP_RANGE). */
+  serviceCIDR?: string;
 }
 
 export interface ControlPlane {
@@ -186,17 +194,21 @@ async function startApiServer(
 ): Promise<{ server: string; caFile: string; auditLog: string }> {
   const [port] = await freePorts(1);
   const f = writeApiServerFiles(o.dir, adminToken);
+  const address = o.apiserverAddress ?? LOOPBACK;
   const args = [
     `--etcd-servers=${etcdURL}`,
-    `--bind-address=${LOOPBACK}`,
+    `--bind-address=${address}`,
     // A loopback advertise address is fine because no endpoint reconciler writes it into
     // the default/kubernetes Endpoints (which reject loopback IPs); it also spares us a
     // dependency on the machine having a default route.
-    `--advertise-address=${LOOPBACK}`,
-    '--endpoint-reconciler-type=none',
+    `--advertise-address=${address}`,
+    ...(address === LOOPBACK
+      ? ['--endpoint-reconciler-type=none']
+      : // Node addresses are dialled directly: by Hostname first it would ask the machine's resolver.
+        ['--kubelet-preferred-address-types=InternalIP']),
     `--secure-port=${port}`,
     `--cert-dir=${f.certDir}`,
-    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    `--service-cluster-ip-range=${o.serviceCIDR ?? SERVICE_CLUSTER_IP_RANGE}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${f.saPub}`,
     `--service-account-signing-key-file=${f.saKey}`,
@@ -207,9 +219,9 @@ async function startApiServer(
     `--audit-log-path=${f.auditLog}`,
     '--profiling=false',
   ];
-  const proc = spawnLogged('kube-apiserver', o.bins.bin('kube-apiserver'), args, { logDir: o.dir, ports: [port!] });
+  const proc = spawnLogged('kube-apiserver', o.bins.bin('kube-apiserver'), args, { logDir: o.dir, ports: address === LOOPBACK ? [port!] : [] });
   o.procs.push(proc);
-  const server = `https://${LOOPBACK}:${port}`;
+  const server = `https://${address}:${port}`;
   // With no --tls-cert-file the apiserver writes a self-signed cert + its CA here.
   const caFile = join(f.certDir, 'apiserver.crt');
   await waitFor(
@@ -232,7 +244,7 @@ function startControllerManager(o: ControlPlaneOptions, kubeconfigPath: string, 
     '--use-service-account-credentials=false',
     `--root-ca-file=${caFile}`,
     `--service-account-private-key-file=${join(o.dir, 'sa.key')}`,
-    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    `--service-cluster-ip-range=${o.serviceCIDR ?? SERVICE_CLUSTER_IP_RANGE}`,
   ];
   const proc = spawnLogged('kube-controller-manager', o.bins.bin('kube-controller-manager'), args, { logDir: o.dir });
   o.procs.push(proc);

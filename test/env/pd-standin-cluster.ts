@@ -70,7 +70,8 @@ export interface StandinMember {
   readonly index: number;
   readonly name: string;
   readonly id: U64;
-  readonly clientURL: string;
+  /** What the member advertises (etcd publishes it when the member starts). */
+  clientURL: string;
   /** Nothing listens there: the members share this object instead of talking raft. */
   readonly peerURL: string;
   running: boolean;
@@ -220,6 +221,14 @@ export class StandinCluster {
     if (next?.index === this.leaderIndex) return;
     this.leaderIndex = next?.index;
     this.log(next ? `${next.name} is the PD leader now` : 'no PD leader: fewer than a majority of the members run');
+  }
+
+  /** etcd's MemberAdd: a new member (not running until it starts). */
+  addMember(m: Omit<StandinMember, 'index' | 'running' | 'removed'>): StandinMember {
+    const member: StandinMember = { ...m, index: this.members.length, running: false, removed: false };
+    this.members.push(member);
+    this.log(`member ${member.name} (${member.id}) added`);
+    return member;
   }
 
   setRunning(m: StandinMember, running: boolean): void {

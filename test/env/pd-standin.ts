@@ -127,25 +127,30 @@ export async function startPDStandinCluster(opts: StartPDStandinOptions): Promis
   };
 }
 
-interface RuntimeDeps {
+export interface RuntimeDeps {
   cluster: StandinCluster;
   service: grpc.ServiceDefinition;
   streams: HeartbeatStreams;
   logPath: string;
   http: HttpContext;
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
 }
 
 /** One member's listener: the client port, its HTTP server, and a gRPC server behind a local proxy. */
-class MemberRuntime {
+export class MemberRuntime {
   private listener: net.Server | undefined;
   private grpcServer: grpc.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   private readonly httpServer: http.Server;
   private logStream: WriteStream | undefined;
   readonly logPath: string;
+  /** The port the client listener got (the constructor's, or the kernel's pick for 0). */
+  boundPort = 0;
 
   constructor(
     readonly member: StandinMember,
+    /** 0: any free port, see boundPort. */
     private readonly port: number,
     private readonly deps: RuntimeDeps,
   ) {
@@ -164,14 +169,16 @@ class MemberRuntime {
     const listener = net.createServer((socket) => this.accept(socket, grpcPort));
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
-      listener.listen(this.port, LOOPBACK, () => {
+      listener.listen(this.port, this.deps.host ?? LOOPBACK, () => {
         listener.off('error', reject);
         resolve();
       });
     });
     this.listener = listener;
+    const addr = listener.address();
+    this.boundPort = typeof addr === 'object' && addr ? addr.port : this.port;
     this.deps.cluster.setRunning(this.member, true);
-    this.write(`serving HTTP and gRPC on ${this.member.clientURL} (gRPC backend 127.0.0.1:${grpcPort})`);
+    this.write(`serving HTTP and gRPC for ${this.member.clientURL} on ${this.deps.host ?? LOOPBACK}:${this.boundPort} (gRPC backend 127.0.0.1:${grpcPort})`);
   }
 
   private async startGrpc(): Promise<number> {

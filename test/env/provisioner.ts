@@ -37,8 +37,16 @@ export function storageClass(name: string, isDefault: boolean): V1StorageClass {
   };
 }
 
+export interface ProvisionerOptions {
+  /**
+   * Where volumes live on the nodes. With a real node (test/env/node) the kubelet mounts them,
+   * so each PV's hostPath is a directory there (created by the kubelet on first use).
+   */
+  hostPathDir?: string;
+}
+
 /** The PV our provisioner creates for a PVC (name derived from the PVC's UID, like external provisioners). */
-export function volumeFor(pvc: V1PersistentVolumeClaim, node: string): V1PersistentVolume {
+export function volumeFor(pvc: V1PersistentVolumeClaim, node: string, o: ProvisionerOptions = {}): V1PersistentVolume {
   const name = `pvc-${pvc.metadata!.uid}`;
   const size = pvc.spec?.resources?.requests?.storage ?? '1Gi';
   return {
@@ -51,8 +59,8 @@ export function volumeFor(pvc: V1PersistentVolumeClaim, node: string): V1Persist
       volumeMode: pvc.spec?.volumeMode ?? 'Filesystem',
       storageClassName: pvc.spec?.storageClassName,
       persistentVolumeReclaimPolicy: 'Delete',
-      // Never used: there is no kubelet to mount it.
-      hostPath: { path: `/var/lib/tikv-operator-testenv/${name}` },
+      // Without a real node never used: kwok runs no kubelet to mount it.
+      hostPath: o.hostPathDir ? { path: `${o.hostPathDir}/${name}`, type: 'DirectoryOrCreate' } : { path: `/var/lib/tikv-operator-testenv/${name}` },
       claimRef: {
         apiVersion: 'v1',
         kind: 'PersistentVolumeClaim',
@@ -85,7 +93,7 @@ export interface Provisioner {
 }
 
 /** Creates the StorageClasses and starts watching PVCs. */
-export async function startProvisioner(kc: KubeConfig, log: (s: string) => void): Promise<Provisioner> {
+export async function startProvisioner(kc: KubeConfig, log: (s: string) => void, o: ProvisionerOptions = {}): Promise<Provisioner> {
   const core = kc.makeApiClient(CoreV1Api);
   const storage = kc.makeApiClient(StorageV1Api);
   await storage.createStorageClass({ body: storageClass(DEFAULT_STORAGE_CLASS, true) });
@@ -97,7 +105,7 @@ export async function startProvisioner(kc: KubeConfig, log: (s: string) => void)
   const provision = async (pvc: V1PersistentVolumeClaim) => {
     const node = wantsVolume(pvc);
     if (!node) return;
-    const pv = volumeFor(pvc, node);
+    const pv = volumeFor(pvc, node, o);
     const name = pv.metadata!.name!;
     if (provisioned.has(name)) return;
     try {

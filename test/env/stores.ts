@@ -2,9 +2,11 @@
 // way TiKV does (bootstrap or PutStore, store heartbeats, a RegionHeartbeat stream), so the
 // store states a test sees (Up, Disconnected, Down, Offline, Tombstone) come from PD itself.
 //
-// Regions are simulated per Node process: stand-ins that share a PD cluster share one region
-// table, PD's operators are applied to it, and when a leader's store stops heartbeating
-// another live voter takes over (if a majority is live), as raft would.
+// Regions are simulated per Node process by default: stand-ins that share a PD cluster share
+// one region table, PD's operators are applied to it, and when a leader's store stops
+// heartbeating another live voter takes over (if a majority is live), as raft would. A
+// RegionSim can put that table elsewhere: the real node's TiKV pods share theirs through
+// the stand-in hub (test/env/node/standin), one store per pod.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { isTransient, PDClient, PdHeaderError, type Peer, type ProtoDirs, type RegionHeartbeatResponse, type Store, type U64 } from './pdpb.js';
@@ -50,36 +52,110 @@ export interface StoreStandinOptions {
   /** How long registration keeps retrying while PD has no leader (default 30 s). */
   registerTimeoutMs?: number;
   /**
-   * The store identity in the data directory, as TiKV keeps it: given, the stand-in
-   * registers `storeId` (a fresh data dir allocates one and writes it back here) instead
-   * of looking its address up in PD. So a new volume is a new store, and a volume whose
-   * store PD buried fails to start (STORE_TOMBSTONE), like TiKV.
+   * The store's identity as TiKV keeps it in its data dir. Given, a store with an id restarts
+   * as that store (and fails like TiKV when PD has made it a Tombstone or the cluster id
+   * differs), and one without an id is a new store, whatever its address; `save` records an
+   * id once PD assigned it. Without it, a store finds its id in PD by address.
    */
-  dataDir?: { storeId?: string };
+  identity?: StoreIdentity;
   /**
    * Asked right before the store is registered (Bootstrap or PutStore): a TiKV registers
    * only while its process runs, so a harness whose "process" is a pod answers whether that
    * pod still runs; false aborts the registration.
    */
   stillRunning?: () => Promise<boolean>;
+  /** Where the region table lives (default: shared by the stand-ins of this process). */
+  regionSim?: (clusterId: U64) => RegionSim | Promise<RegionSim>;
+  /** Called once when the stand-in stops heartbeating by itself (PD made its store a Tombstone). */
+  onSelfStop?: (why: string) => void;
+}
+
+export interface StoreIdentity {
+  storeId?: U64;
+  clusterId?: U64;
+  save(id: { storeId: U64; clusterId: U64 }): void | Promise<void>;
+}
+
+/** What a RegionSim needs of a store. */
+export interface SimStore {
+  readonly id: U64;
+  /** Heartbeating (not paused, not stopped). */
+  readonly running: boolean;
+  /** When it stopped heartbeating. */
+  readonly downSince: number | undefined;
+  reportRegion(e: RegionEntry): Promise<void>;
+}
+
+/** The raft side of one PD cluster's stores: their region table, who is live, leader elections. */
+export interface RegionSim {
+  join(store: SimStore): void;
+  leave(store: SimStore): void;
+  entries(): Iterable<RegionEntry>;
+  get(regionId: U64): RegionEntry | undefined;
+  /** Records entries the leader created or changed (a bootstrap region, a split, an applied operator). */
+  commit(store: SimStore, entries: RegionEntry[]): void;
+  /** Elects leaders where the current one is gone; returns the regions whose leader changed. */
+  elect(): RegionEntry[];
+  isLive(storeId: U64): boolean;
+  /** Seconds since the store stopped heartbeating, undefined while it heartbeats. */
+  downSeconds(storeId: U64): number | undefined;
+  /** Asks the store now leading `e` to report it at once (after a leader transfer). */
+  poke(storeId: U64, e: RegionEntry): Promise<void> | undefined;
 }
 
 const DEFAULT_CAPACITY = 10 * 1024 ** 3;
 const REGION_SIZE_BYTES = 1024 ** 2;
 const STORE_VERSION = '8.5.5';
 
-/** The stand-ins and region table of one PD cluster (by cluster id) in this process. */
-interface SimCluster {
-  standins: Map<U64, StandinImpl>;
-  regions: Map<U64, RegionEntry>;
-}
-const clusters = new Map<U64, SimCluster>();
+/** The default RegionSim: the stand-ins and region table of one PD cluster (by cluster id) in this process. */
+class LocalRegionSim implements RegionSim {
+  readonly standins = new Map<U64, SimStore>();
+  readonly regions = new Map<U64, RegionEntry>();
 
-function simCluster(clusterId: U64): SimCluster {
-  let c = clusters.get(clusterId);
+  join(store: SimStore): void {
+    this.standins.set(store.id, store);
+  }
+
+  leave(): void {
+    // A stopped stand-in stays known: its peers count as down, as a dead TiKV's would.
+  }
+
+  entries(): Iterable<RegionEntry> {
+    return this.regions.values();
+  }
+
+  get(regionId: U64): RegionEntry | undefined {
+    return this.regions.get(regionId);
+  }
+
+  commit(_store: SimStore, entries: RegionEntry[]): void {
+    for (const e of entries) this.regions.set(e.region.id, e);
+  }
+
+  elect(): RegionEntry[] {
+    return [...this.regions.values()].filter((e) => elect(e, (id) => this.isLive(id)));
+  }
+
+  isLive(storeId: U64): boolean {
+    return this.standins.get(storeId)?.running ?? false;
+  }
+
+  downSeconds(storeId: U64): number | undefined {
+    const since = this.standins.get(storeId)?.downSince;
+    return since === undefined ? undefined : Math.floor((Date.now() - since) / 1000);
+  }
+
+  poke(storeId: U64, e: RegionEntry): Promise<void> | undefined {
+    return this.standins.get(storeId)?.reportRegion(e);
+  }
+}
+const localSims = new Map<U64, LocalRegionSim>();
+
+function localRegionSim(clusterId: U64): LocalRegionSim {
+  let c = localSims.get(clusterId);
   if (!c) {
-    c = { standins: new Map(), regions: new Map() };
-    clusters.set(clusterId, c);
+    c = new LocalRegionSim();
+    localSims.set(clusterId, c);
   }
   return c;
 }
@@ -108,15 +184,15 @@ export async function startStoreStandin(opts: StoreStandinOptions): Promise<Stor
   }
 }
 
-class StandinImpl implements StoreStandin {
+class StandinImpl implements StoreStandin, SimStore {
   readonly address: string;
   private storeId: U64 | undefined;
-  private sim: SimCluster | undefined;
+  private sim: RegionSim | undefined;
   private readonly startedAt = nowSec();
   private lastHeartbeatSec = nowSec();
   private paused = false;
   private stopped = false;
-  private downSince: number | undefined;
+  downSince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private stream: ClientDuplexStream<object, RegionHeartbeatResponse> | undefined;
@@ -139,23 +215,27 @@ class StandinImpl implements StoreStandin {
   // ---- registration --------------------------------------------------------------------
 
   async register(): Promise<void> {
+    const identity = this.opts.identity;
     const { bootstrapped } = await this.pd.call<{ header: null; bootstrapped: boolean }>('IsBootstrapped', {});
-    if (!bootstrapped && (await this.tryBootstrap())) {
+    if (identity?.clusterId && identity.clusterId !== this.pd.clusterId) {
+      // TiKV's check_store: the data dir belongs to another cluster.
+      throw new Error(
+        `cluster ID mismatch, local ${identity.clusterId} != remote ${this.pd.clusterId}, you are trying to connect to another cluster, please reconnect to the correct PD`,
+      );
+    }
+    this.sim = await (this.opts.regionSim ?? localRegionSim)(this.pd.clusterId);
+    if (!bootstrapped && !identity?.storeId && (await this.tryBootstrap())) {
       this.log(`bootstrapped the cluster as store ${this.storeId}`);
     } else {
-      const dir = this.opts.dataDir;
-      if (dir) {
-        // TiKV writes the id it was given before it registers: a retry keeps it.
-        dir.storeId ??= await this.allocId();
-        this.storeId = dir.storeId;
-      }
-      this.storeId ??= (await this.existingStoreId()) ?? (await this.allocId());
+      this.storeId ??= identity ? (identity.storeId ?? (await this.allocId())) : ((await this.existingStoreId()) ?? (await this.allocId()));
+      // TiKV writes the id it was given to its data dir before it registers: a retry keeps it.
+      if (identity && identity.storeId !== this.storeId) await identity.save({ storeId: this.id, clusterId: this.pd.clusterId });
       await this.checkRunning();
       await this.pd.call('PutStore', { store: this.storeMessage() });
       this.log(`registered as store ${this.storeId}`);
     }
-    this.sim = simCluster(this.pd.clusterId);
-    this.sim.standins.set(this.id, this);
+    if (identity && identity.storeId !== this.storeId) await identity.save({ storeId: this.id, clusterId: this.pd.clusterId });
+    this.sim.join(this);
     await this.storeHeartbeat();
     this.timer = setInterval(() => void this.tick(), this.opts.heartbeatIntervalMs ?? 1_000);
     this.timer.unref();
@@ -177,8 +257,7 @@ class StandinImpl implements StoreStandin {
       if (!again.bootstrapped) throw e;
       return false;
     }
-    simCluster(this.pd.clusterId).regions.set(regionId, entry);
-    if (this.opts.dataDir) this.opts.dataDir.storeId = this.storeId;
+    this.sim?.commit(this, [entry]);
     return true;
   }
 
@@ -215,7 +294,7 @@ class StandinImpl implements StoreStandin {
 
   // ---- heartbeats ----------------------------------------------------------------------
 
-  private get running(): boolean {
+  get running(): boolean {
     return !this.paused && !this.stopped;
   }
 
@@ -230,6 +309,7 @@ class StandinImpl implements StoreStandin {
         // TiKV exits once PD has buried its store; so does the stand-in.
         this.log('PD reports this store as Tombstone; stopping');
         await this.stop();
+        this.opts.onSelfStop?.('store is tombstone');
         return;
       }
       this.noteError(e);
@@ -261,15 +341,15 @@ class StandinImpl implements StoreStandin {
   private async regionHeartbeats(): Promise<void> {
     const sim = this.sim;
     if (!sim) return;
-    for (const e of sim.regions.values()) elect(e, this.isLive);
+    sim.elect();
     for (const e of this.ledRegions()) await this.reportRegion(e);
   }
 
   private ledRegions(): RegionEntry[] {
-    return [...(this.sim?.regions.values() ?? [])].filter((e) => leaderPeer(e)?.store_id === this.storeId);
+    return [...(this.sim?.entries() ?? [])].filter((e) => leaderPeer(e)?.store_id === this.storeId);
   }
 
-  private async reportRegion(e: RegionEntry): Promise<void> {
+  async reportRegion(e: RegionEntry): Promise<void> {
     if (!this.running) return;
     const stream = this.stream ?? (await this.openStream());
     const now = nowSec();
@@ -308,17 +388,20 @@ class StandinImpl implements StoreStandin {
       this.noteError(new Error(`region heartbeat: ${res.header.error.type}: ${res.header.error.message}`));
       return;
     }
-    const e = this.sim?.regions.get(res.region_id);
-    if (!e || leaderPeer(e)?.store_id !== this.storeId || !this.running) return;
+    const sim = this.sim;
+    const e = sim?.get(res.region_id);
+    if (!sim || !e || leaderPeer(e)?.store_id !== this.storeId || !this.running) return;
     let changed = false;
     if (res.change_peer) changed = applyChangePeer(e, res.change_peer) || changed;
     if (res.change_peer_v2) changed = applyChangePeerV2(e, res.change_peer_v2.changes) || changed;
     const target = res.transfer_leader?.peer?.store_id ?? res.transfer_leader?.peers[0]?.store_id;
     if (target && transferLeader(e, target, this.isLive)) {
       this.log(`region ${e.region.id}: leader → store ${target}`);
-      void this.sim?.standins.get(target)?.reportRegion(e).catch((err) => this.noteError(err));
+      sim.commit(this, [e]);
+      void sim.poke(target, e)?.catch((err) => this.noteError(err));
       return;
     }
+    if (changed) sim.commit(this, [e]);
     if (res.split_region?.keys.length) {
       void this.split(e, res.split_region.keys).catch((err) => this.noteError(err));
       return;
@@ -337,7 +420,7 @@ class StandinImpl implements StoreStandin {
         split_count: keys.length,
       });
       const created = splitRegion(e, keys, ids);
-      for (const r of created) this.sim?.regions.set(r.region.id, r);
+      this.sim?.commit(this, [...created, e]);
       await this.pd.call('ReportBatchSplit', { regions: [...created.map((r) => r.region), e.region] });
       this.log(`region ${e.region.id}: split off ${created.map((r) => r.region.id).join(', ')}`);
       for (const r of [...created, e]) await this.reportRegion(r);
@@ -346,12 +429,9 @@ class StandinImpl implements StoreStandin {
     }
   }
 
-  private readonly isLive = (storeId: U64): boolean => this.sim?.standins.get(storeId)?.running ?? false;
+  private readonly isLive = (storeId: U64): boolean => this.sim?.isLive(storeId) ?? false;
 
-  private readonly downSeconds = (storeId: U64): number | undefined => {
-    const since = this.sim?.standins.get(storeId)?.downSince;
-    return since === undefined ? undefined : Math.floor((Date.now() - since) / 1000);
-  };
+  private readonly downSeconds = (storeId: U64): number | undefined => this.sim?.downSeconds(storeId);
 
   private noteError(e: unknown): void {
     if (this.stopped) return; // calls cut short by stop() are expected
@@ -367,7 +447,7 @@ class StandinImpl implements StoreStandin {
   // ---- control -------------------------------------------------------------------------
 
   regionCount(): number {
-    return [...(this.sim?.regions.values() ?? [])].filter((e) => e.region.peers.some((p) => p.store_id === this.storeId)).length;
+    return [...(this.sim?.entries() ?? [])].filter((e) => e.region.peers.some((p) => p.store_id === this.storeId)).length;
   }
 
   leaderCount(): number {
@@ -397,6 +477,7 @@ class StandinImpl implements StoreStandin {
     if (this.timer) clearInterval(this.timer);
     this.closeStream();
     this.handOverLeadership();
+    this.sim?.leave(this);
     this.pd.close();
   }
 
@@ -412,12 +493,10 @@ class StandinImpl implements StoreStandin {
   private handOverLeadership(): void {
     const sim = this.sim;
     if (!sim) return;
-    for (const e of sim.regions.values()) {
-      if (!elect(e, this.isLive)) continue;
+    for (const e of sim.elect()) {
       const leader = leaderPeer(e);
-      const next = leader && sim.standins.get(leader.store_id);
       this.log(`region ${e.region.id}: leader → ${leader ? `store ${leader.store_id}` : 'none (no quorum)'}`);
-      void next?.reportRegion(e).catch((err) => next.noteError(err));
+      if (leader) void sim.poke(leader.store_id, e)?.catch((err) => this.noteError(err));
     }
   }
 }

@@ -297,6 +297,13 @@ describe('npm run test:e2e argument handling', () => {
       expect(inv.args).toEqual(['run', '--config', KIND_VITEST_CONFIG, '--reporter=verbose']);
       expect(inv.env.E2E_BACKEND).toBe('kind');
     }
-    expect(() => e2eInvocation([], { E2E_BACKEND: 'kwok' })).toThrow(/must be "testenv" or "kind"/);
+    expect(() => e2eInvocation([], { E2E_BACKEND: 'kwok' })).toThrow(/must be "testenv", "kind" or "node"/);
+  });
+
+  it('turns --node (or E2E_BACKEND=node) into the node project, and refuses --kind with --node', () => {
+    for (const inv of [e2eInvocation(['--node', '-t', 'roll'], {}), e2eInvocation(['-t', 'roll'], { E2E_BACKEND: 'node' })]) {
+      expect(inv).toEqual({ backend: 'node', args: ['run', '--project', 'node', '-t', 'roll'], env: { E2E_BACKEND: 'node' } });
+    }
+    expect(() => e2eInvocation(['--kind', '--node'], {})).toThrow(/pick one/);
   });
 });

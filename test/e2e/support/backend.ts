@@ -6,9 +6,13 @@
 //   kind    (E2E_BACKEND=kind, `npm run test:e2e -- --kind`): the kind-tikv cluster, the
 //           operator image built from the Dockerfile and deployed from deploy/, real PD
 //           and TiKV pods.
+//   node    (test/e2e/node, part of `npm test`; `npm run test:e2e -- --node`): the test
+//           environment's control plane with a real node (test/env/node), the operator
+//           image as the Dockerfile builds it, deployed from deploy/ with kubectl, real
+//           PD and TiKV pods whose binaries are the stand-ins (or a real pd-server).
 import type { KubeConfig } from '@kubernetes/client-node';
 
-export type BackendName = 'testenv' | 'kind';
+export type BackendName = 'testenv' | 'kind' | 'node';
 
 export interface Backend {
   readonly name: BackendName;
@@ -18,6 +22,8 @@ export interface Backend {
   readonly timeouts: { ready: number; change: number };
   /** Installs the CRD and the operator's RBAC and starts the operator, the way a user would on this backend. */
   installOperator(): Promise<void>;
+  /** `kubectl apply -f <file> -n <ns>` with the real kubectl, where the backend has one (else the scenario applies through the API). */
+  applyFile?(path: string, namespace: string): Promise<void>;
   /** An empty namespace for the scenario's TikvCluster. */
   namespace(): Promise<string>;
   /** Makes the cluster's Running TiKV pods register with PD (stand-ins on testenv; real TiKV on kind needs nothing). */
@@ -33,12 +39,13 @@ export interface Backend {
 
 export function selectedBackend(env: Record<string, string | undefined> = process.env): BackendName {
   const b = env.E2E_BACKEND ?? 'testenv';
-  if (b !== 'testenv' && b !== 'kind') throw new Error(`E2E_BACKEND must be "testenv" or "kind", not "${b}"`);
+  if (b !== 'testenv' && b !== 'kind' && b !== 'node') throw new Error(`E2E_BACKEND must be "testenv", "kind" or "node", not "${b}"`);
   return b;
 }
 
 export async function createBackend(name: BackendName = selectedBackend()): Promise<Backend> {
   // Imported lazily: the kind backend must not need the test environment, nor testenv Docker.
   if (name === 'kind') return (await import('./kind-backend.js')).kindBackend();
+  if (name === 'node') return (await import('./node-backend.js')).nodeBackend();
   return (await import('./testenv-backend.js')).testenvBackend();
 }

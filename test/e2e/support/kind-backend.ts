@@ -3,24 +3,17 @@
 // `kind load docker-image` and deployed from deploy/ (the same steps as `npm run
 // kind:up`, scripts/kind-lib.ts), and real PD and TiKV pods. Missing docker or kind fails
 // the run at once; nothing here is ever skipped.
-import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { OPERATOR_NAME, OPERATOR_NAMESPACE, OPERATOR_PORT } from '../../../src/charts/operator.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../../src/charts/operator.js';
 import { kubeJSON } from '../../../src/controller/kube/raw.js';
 import { checkPrerequisites, KIND_CONTEXT, operatorUp, systemRunner } from '../../../scripts/kind-lib.js';
 import { REPO_ROOT } from '../../env/binaries.js';
 import { waitFor } from '../../env/process.js';
 import type { Backend } from './backend.js';
-import { getOrUndefined, viaServiceProxy } from './kube.js';
+import { getOrUndefined, OPERATOR_METRICS_SERVICE, stopOperatorPod, viaServiceProxy } from './kube.js';
 
 /** A fixed, recognizable namespace, so a person can look at a run with kubectl -n tikv-e2e. */
 export const KIND_E2E_NAMESPACE = 'tikv-e2e';
-const METRICS_SERVICE = `${OPERATOR_NAME}-metrics:${OPERATOR_PORT}`;
-const OPERATOR_SELECTOR = `app.kubernetes.io/name=${OPERATOR_NAME}`;
-
-interface Pod {
-  metadata: { name: string; resourceVersion: string; deletionTimestamp?: string };
-  status?: { phase?: string; containerStatuses?: { name: string; state?: { terminated?: { exitCode: number } } }[] };
-}
 
 export async function kindBackend(): Promise<Backend> {
   const runner = systemRunner(REPO_ROOT);
@@ -67,45 +60,10 @@ export async function kindBackend(): Promise<Backend> {
     },
 
     async operatorHTTP(path) {
-      return viaServiceProxy(admin(), OPERATOR_NAMESPACE, METRICS_SERVICE, path);
+      return viaServiceProxy(admin(), OPERATOR_NAMESPACE, OPERATOR_METRICS_SERVICE, path);
     },
 
-    async stopOperator() {
-      const podsPath = `/api/v1/namespaces/${OPERATOR_NAMESPACE}/pods`;
-      const pods = await kubeJSON<{ items: Pod[] }>(admin(), { method: 'GET', path: `${podsPath}?labelSelector=${encodeURIComponent(OPERATOR_SELECTOR)}` });
-      const pod = pods.items.find((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp);
-      if (!pod) throw new Error(`no Running operator pod in ${OPERATOR_NAMESPACE}`);
-      // The kubelet records the container's exit code in the pod's status before it removes
-      // the pod, so the watch's last state of the pod carries it. The Deployment then
-      // starts a replacement: the operator keeps running for the user.
-      let lastExit: number | null = null;
-      let abort: AbortController | undefined;
-      const gone = new Promise<void>((resolve, reject) => {
-        new Watch(admin())
-          .watch(
-            podsPath,
-            { fieldSelector: `metadata.name=${pod.metadata.name}`, resourceVersion: pod.metadata.resourceVersion },
-            (type, obj: Pod) => {
-              const t = obj.status?.containerStatuses?.find((c) => c.name === 'operator')?.state?.terminated;
-              if (t) lastExit = t.exitCode;
-              if (type === 'DELETED') resolve();
-            },
-            (err) => (err ? reject(err) : undefined),
-          )
-          .then((a) => {
-            abort = a;
-          }, reject);
-      });
-      // Aborting the watch below may end it with an error nobody waits for any more.
-      gone.catch(() => {});
-      await kubeJSON(admin(), { method: 'DELETE', path: `${podsPath}/${pod.metadata.name}` });
-      try {
-        await Promise.race([gone, new Promise((_, reject) => setTimeout(() => reject(new Error(`operator pod ${pod.metadata.name} still there after 90 s`)), 90_000))]);
-      } finally {
-        abort?.abort();
-      }
-      return lastExit;
-    },
+    stopOperator: () => stopOperatorPod(admin()),
 
     diagnostics: () =>
       [

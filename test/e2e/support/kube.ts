@@ -3,9 +3,10 @@
 // way `kubectl apply --server-side` sends them, and the scale subresource the way
 // `kubectl scale` uses it.
 import { readFileSync } from 'node:fs';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { type KubeConfig, Watch } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { GROUP, PLURAL, VERSION } from '../../../src/api/v1alpha1.js';
+import { OPERATOR_NAME, OPERATOR_NAMESPACE, OPERATOR_PORT } from '../../../src/charts/operator.js';
 import { KubeApiError, kubeJSON, kubeRequest } from '../../../src/controller/kube/raw.js';
 
 export interface Manifest {
@@ -108,6 +109,9 @@ export async function listNames(kc: KubeConfig, path: string): Promise<string[]>
   return list.items.map((i) => i.metadata.name).sort();
 }
 
+/** The operator's metrics Service (deploy/) as the service proxy names it. */
+export const OPERATOR_METRICS_SERVICE = `${OPERATOR_NAME}-metrics:${OPERATOR_PORT}`;
+
 /** Status code and body of a GET through the API server's service proxy. */
 export async function viaServiceProxy(kc: KubeConfig, namespace: string, service: string, path: string): Promise<{ status: number; body: string }> {
   return kubeRequest(kc, { method: 'GET', path: `/api/v1/namespaces/${namespace}/services/${service}/proxy${path}` });
@@ -121,4 +125,54 @@ export function metricSum(text: string, name: string): number {
     if (m && m[1] === name) sum += Number(m[3]);
   }
   return sum;
+}
+
+interface Pod {
+  metadata: { name: string; resourceVersion: string; deletionTimestamp?: string };
+  status?: { phase?: string; containerStatuses?: { name: string; state?: { terminated?: { exitCode: number } } }[] };
+}
+
+/**
+ * Stops the operator the way its supervisor does, on a cluster where it runs as a pod
+ * (kind, the real node): deletes the Running pod (SIGTERM to the operator) and returns the
+ * container's exit code. The kubelet records it in the pod's status before it removes the
+ * pod, so the watch's last state of the pod carries it. The Deployment then starts a
+ * replacement: the operator keeps running for the user.
+ */
+export async function stopOperatorPod(kc: KubeConfig, timeoutMs = 90_000): Promise<number | null> {
+  const podsPath = `/api/v1/namespaces/${OPERATOR_NAMESPACE}/pods`;
+  const selector = `app.kubernetes.io/name=${OPERATOR_NAME}`;
+  const pods = await kubeJSON<{ items: Pod[] }>(kc, { method: 'GET', path: `${podsPath}?labelSelector=${encodeURIComponent(selector)}` });
+  const pod = pods.items.find((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp);
+  if (!pod) throw new Error(`no Running operator pod in ${OPERATOR_NAMESPACE}`);
+  let lastExit: number | null = null;
+  let abort: AbortController | undefined;
+  const gone = new Promise<void>((resolve, reject) => {
+    new Watch(kc)
+      .watch(
+        podsPath,
+        { fieldSelector: `metadata.name=${pod.metadata.name}`, resourceVersion: pod.metadata.resourceVersion },
+        (type, obj: Pod) => {
+          const t = obj.status?.containerStatuses?.find((c) => c.name === 'operator')?.state?.terminated;
+          if (t) lastExit = t.exitCode;
+          if (type === 'DELETED') resolve();
+        },
+        (err) => (err ? reject(err) : undefined),
+      )
+      .then((a) => {
+        abort = a;
+      }, reject);
+  });
+  // Aborting the watch below may end it with an error nobody waits for any more.
+  gone.catch(() => {});
+  await kubeJSON(kc, { method: 'DELETE', path: `${podsPath}/${pod.metadata.name}` });
+  try {
+    await Promise.race([
+      gone,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`operator pod ${pod.metadata.name} still there after ${timeoutMs / 1000} s`)), timeoutMs)),
+    ]);
+  } finally {
+    abort?.abort();
+  }
+  return lastExit;
 }

@@ -15,7 +15,7 @@ import { type ClusterRef, directTransport, HttpPDClient, type PDResolver } from 
 import { installOperatorPrerequisitesWith } from '../../env/operator-install.js';
 import { createServiceAccountKubeconfig, getEnv } from '../../env/context.js';
 import { waitFor } from '../../env/process.js';
-import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../../env/stores.js';
+import { loadProtoDirs, type ProtoDirs, type StoreIdentity, type StoreStandin, startStoreStandin } from '../../env/stores.js';
 
 export { adminApply } from '../../env/operator-install.js';
 
@@ -297,7 +297,7 @@ export class TiKVStandins {
         address: tikvAdvertiseAddr(this.cluster, this.namespace, ordinal),
         protoDirs: protos(),
         heartbeatIntervalMs: 1000,
-        ...(dataDir ? { dataDir, registerTimeoutMs: 5000 } : {}),
+        ...(dataDir ? { identity: dataDirIdentity(dataDir), registerTimeoutMs: 5000 } : {}),
         ...(process.env.STANDIN_LOG ? { log: (line: string) => console.log(`${new Date().toISOString()} ${line}`) } : {}),
         stillRunning: alive,
       });
@@ -316,6 +316,16 @@ export class TiKVStandins {
     await Promise.all([...this.stores.values()].map((s) => s.standin.stop()));
     this.stores.clear();
   }
+}
+
+/** A PVC's data dir as TiKV keeps its store id there (test/env/stores.ts StoreIdentity). */
+function dataDirIdentity(dir: { storeId?: string }): StoreIdentity {
+  return {
+    ...(dir.storeId ? { storeId: dir.storeId } : {}),
+    save: ({ storeId }) => {
+      dir.storeId = storeId;
+    },
+  };
 }
 
 // --- the audit log --------------------------------------------------------------------
