@@ -1,7 +1,7 @@
 // Direct API reads and the one delete the operator makes: a leftover PVC before a
 // scale-out reuses its ordinal. No informer: PVCs are only looked at while a scale-out is
 // planned, which is rare, so a GET by name is cheaper than caching every PVC.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../runtime/kube-http.js';
 import { KubeApiError, kubeJSON, kubeRequest } from './raw.js';
 import { resourcePath } from './resources.js';
 
@@ -31,7 +31,7 @@ interface ObjectMeta {
 }
 
 export class KubeClaims implements ClaimAPI {
-  constructor(private readonly kc: KubeConfig) {}
+  constructor(private readonly kc: KubeClient) {}
 
   async getClaim(namespace: string, name: string): Promise<VolumeClaim | undefined> {
     const pvc = await this.getOrUndefined(resourcePath('PersistentVolumeClaim', namespace, name));
