@@ -1,15 +1,16 @@
 // `tikv-operator run`: the operator process. Loads the kubeconfig (in a pod: the service
 // account; otherwise $KUBECONFIG or ~/.kube/config, never client-node's silent
-// localhost:8080 fallback), serves /healthz, /readyz and /metrics, logs JSON with pino,
+// localhost:8080 fallback; runtime/kubeconfig.ts says why not client-node's KubeConfig),
+// serves /healthz, /readyz and /metrics, logs JSON with pino,
 // and stops gracefully on SIGTERM/SIGINT (workers drain, the Lease is released).
 import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { LEASE_NAME } from '../charts/operator.js';
 import { createMetrics } from './metrics.js';
 import { startOperator } from './operator.js';
+import { OperatorKubeConfig } from './runtime/kubeconfig.js';
 
 const USAGE = `Usage: tikv-operator run [options]
 
@@ -27,16 +28,10 @@ service proxy outside one; TIKV_OPERATOR_PD_URL_TEMPLATE (e.g. http://127.0.0.1:
 overrides both.
 `;
 
-export function loadKubeConfig(path: string | undefined, env = process.env): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else if (env.KUBERNETES_SERVICE_HOST && !env.KUBECONFIG) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  const cluster = kc.getCurrentCluster();
-  if (!cluster || /^https?:\/\/localhost:8080\/?$/.test(cluster.server)) {
-    throw new Error('no usable kubeconfig: set KUBECONFIG or --kubeconfig (client-node would fall back to localhost:8080)');
-  }
-  return kc;
+export function loadKubeConfig(path: string | undefined, env = process.env): OperatorKubeConfig {
+  if (path) return OperatorKubeConfig.fromFile(path);
+  if (env.KUBERNETES_SERVICE_HOST && !env.KUBECONFIG) return OperatorKubeConfig.inCluster(env);
+  return OperatorKubeConfig.fromDefault(env);
 }
 
 function listenAddress(addr: string): { host?: string; port: number } | undefined {
@@ -61,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = pino({ level: values['log-level'] ?? process.env.LOG_LEVEL ?? 'info', base: { app: 'tikv-operator' } });
-  let kc: KubeConfig;
+  let kc: OperatorKubeConfig;
   try {
     kc = loadKubeConfig(values.kubeconfig);
   } catch (e) {

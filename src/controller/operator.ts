@@ -2,7 +2,7 @@
 // objects the operator owns, a work queue, and (optionally) Lease-based leader election.
 // Informers and workers exist only while this process leads, so two replicas never
 // reconcile at once. Used by `tikv-operator run` and, in-process, by the integration tests.
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, KIND } from '../api/v1alpha1.js';
 import { LABELS, MANAGED_BY } from '../charts/labels.js';
 import { Applier } from './kube/apply.js';
@@ -13,11 +13,11 @@ import { writeStatus } from './kube/status.js';
 import type { OperatorMetrics } from './metrics.js';
 import { createPDResolver, type PDClient, type PDResolver } from './pd/client.js';
 import { type ObjectStore, TikvClusterReconciler, type TikvClusterObject } from './reconcile/reconciler.js';
-import { Controller, createInformer, type Informer, LeaderElector, objectKey } from './runtime/index.js';
+import { Controller, createInformer, type Informer, type KubeClient, LeaderElector, objectKey } from './runtime/index.js';
 import type { Logger } from './runtime/log.js';
 
 export interface OperatorOptions {
-  kc: KubeConfig;
+  kc: KubeClient;
   log: Logger;
   /** Watch one namespace; all namespaces when unset. */
   namespace?: string;
