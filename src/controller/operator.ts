@@ -5,6 +5,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, KIND } from '../api/v1alpha1.js';
 import { LABELS, MANAGED_BY } from '../charts/labels.js';
+import { podSummary, withoutManagedFields } from './cache.js';
 import { Applier } from './kube/apply.js';
 import { type ClaimAPI, KubeClaims } from './kube/claims.js';
 import { KubeEventRecorder } from './kube/events.js';
@@ -13,7 +14,7 @@ import { writeStatus } from './kube/status.js';
 import type { OperatorMetrics } from './metrics.js';
 import { createPDResolver, type PDClient, type PDResolver } from './pd/client.js';
 import { type ObjectStore, TikvClusterReconciler, type TikvClusterObject } from './reconcile/reconciler.js';
-import { Controller, createInformer, type Informer, type KubeClient, LeaderElector, objectKey } from './runtime/index.js';
+import { Controller, createInformer, type Informer, type InformerOptions, type KubeClient, LeaderElector, objectKey } from './runtime/index.js';
 import type { Logger } from './runtime/log.js';
 
 export interface OperatorOptions {
@@ -73,20 +74,26 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
     }
     const abort = new AbortController();
     const writes = writeGuard(abort.signal);
-    const informer = <T extends KubernetesObject>(kind: string, labelSelector?: string) =>
-      createInformer<T>({ kc: opts.kc, path: path(kind), labelSelector, log: log.child({ informer: kind }) });
+    const informer = <T extends KubernetesObject>(kind: string, extra: Partial<InformerOptions<T>> = {}) =>
+      createInformer<T>({ kc: opts.kc, path: path(kind), transform: withoutManagedFields, log: log.child({ informer: kind }), ...extra });
     const clusters = informer<TikvClusterObject & KubernetesObject>(KIND);
-    const owned = Object.fromEntries(OWNED_KINDS.map((k) => [k, informer<KubernetesObject>(k, MANAGED_SELECTOR)])) as Record<
+    const owned = Object.fromEntries(OWNED_KINDS.map((k) => [k, informer<KubernetesObject>(k, { labelSelector: MANAGED_SELECTOR })])) as Record<
       (typeof OWNED_KINDS)[number],
       Informer<KubernetesObject>
     >;
-    const pods = informer<KubernetesObject>('Pod', MANAGED_SELECTOR);
+    // Pods are looked up per cluster and component on every reconcile: indexed, not scanned.
+    const podKey = (ns: string | undefined, instance: string | undefined, component: string | undefined) =>
+      instance && component ? `${ns ?? ''}/${instance}/${component}` : undefined;
+    const pods = informer<KubernetesObject>('Pod', {
+      labelSelector: MANAGED_SELECTOR,
+      transform: podSummary,
+      indexBy: (p) => podKey(p.metadata?.namespace, p.metadata?.labels?.[LABELS.instance], p.metadata?.labels?.[LABELS.component]),
+    });
 
     const store: ObjectStore = {
       cluster: (ns, name) => clusters.get(name, ns) as TikvClusterObject | undefined,
       object: (kind, ns, name) => owned[kind].get(name, ns) as never,
-      pods: (ns, name, component) =>
-        pods.list(ns).filter((p) => p.metadata?.labels?.[LABELS.instance] === name && p.metadata?.labels?.[LABELS.component] === component) as never,
+      pods: (ns, name, component) => pods.byIndex(podKey(ns, name, component) ?? '') as never,
     };
     const reconciler = new TikvClusterReconciler({
       store,
