@@ -14,7 +14,7 @@ import {
   tikvPvcName,
   validateTikvCluster,
 } from '../../src/api/index.js';
-import { type KubeObject, PD_INITIAL_CLUSTER_KEY, synthesize } from '../../src/charts/index.js';
+import { type KubeObject, PD_INITIAL_CLUSTER_KEY, synthesize, synthesizeUncached } from '../../src/charts/index.js';
 import { toYamlStream } from '../../src/cli/yaml.js';
 import { configMapData, statefulSet, walk } from './charts-helpers.js';
 
@@ -161,6 +161,24 @@ describe('valid TikvClusters', () => {
         for (const o of objects) expect(o.metadata.ownerReferences?.[0]?.uid).toBe(opts.uid);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('synthesize from memory exactly what a fresh synthesis gives, as objects the caller owns', () => {
+    fc.assert(
+      fc.property(validCluster, synthOptions, fc.integer({ min: 1, max: 1e6 }), (input, opts, rv) => {
+        const result = validateTikvCluster(input);
+        if (!result.ok) throw new Error(`valid input rejected: ${JSON.stringify(result.issues)}`);
+        const c = result.value;
+        // Remembered under another resourceVersion and generation: neither feeds the charts.
+        const first = synthesize({ ...c, metadata: { ...c.metadata, resourceVersion: String(rv), generation: rv } }, opts);
+        const fresh = synthesizeUncached(c, opts);
+        expect(first).toEqual(fresh);
+        first[0]!.metadata.name = 'changed by the caller';
+        (first[first.length - 1]!.spec as { replicas: number }).replicas = -1;
+        expect(synthesize(c, opts)).toEqual(fresh);
+      }),
+      { numRuns: 200 },
     );
   });
 
