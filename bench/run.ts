@@ -118,19 +118,16 @@ async function main(): Promise<void> {
       kc: env.kc,
     });
     const template = await router.start();
+    await installOperatorPrerequisites();
     // Which status fields the writes at rest change (from a watch of every TikvCluster).
     const changes = new StatusChanges();
     const watch = await new Watch(env.kc).watch(
       '/apis/tikv.org/v1alpha1/tikvclusters',
       {},
-      (type, obj: TikvClusterObj) => {
-        if (type === 'MODIFIED') changes.observe(`${obj.metadata.namespace}/${obj.metadata.name}`, obj.status);
-        else if (type === 'ADDED') changes.observe(`${obj.metadata.namespace}/${obj.metadata.name}`, obj.status);
-      },
-      () => {},
+      (_type, obj: TikvClusterObj) => changes.observe(`${obj.metadata.namespace}/${obj.metadata.name}`, obj.status),
+      (err) => err && log(`[bench] the TikvCluster watch ended: ${err}`),
     );
     stopWatch = () => watch.abort();
-    await installOperatorPrerequisites();
     const sa = await createServiceAccountKubeconfig(env.kc, OPERATOR_NAMESPACE, OPERATOR_NAME, join(env.dir, 'bench-operator.kubeconfig'));
     const audit = new AuditReader(env.auditLogPath, () => new Set([sa.username]));
     const operatorDir = process.env.BENCH_OPERATOR_DIR ?? REPO_ROOT;

@@ -37,8 +37,8 @@ export interface OperatorHandle {
   /** Leading (or not electing) and every cache has synced. */
   ready(): boolean;
   isLeader(): boolean;
-  /** Reconciles run by this process so far (tests count them). */
-  reconciles(): number;
+  /** Reconciles run by this process so far, of every cluster or of the one `key` (namespace/name): tests count them. */
+  reconciles(key?: string): number;
   stop(): Promise<void>;
 }
 
@@ -56,6 +56,7 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
   const applier = new Applier(opts.kc);
   const events = new KubeEventRecorder(opts.kc, 'tikv-operator', (err) => log.warn({ err }, 'could not record an Event'));
   let reconcileCount = 0;
+  const reconcilesByKey = new Map<string, number>();
   let running: { abort: AbortController; done: Promise<void>; controller: Controller; informers: Informer<KubernetesObject>[] } | undefined;
 
   const path = (kind: string) => (opts.namespace ? resourcePath(kind, opts.namespace) : clusterWidePath(kind));
@@ -110,6 +111,7 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       name: 'tikvcluster',
       reconcile: async (key, ctx) => {
         reconcileCount++;
+        reconcilesByKey.set(key, (reconcilesByKey.get(key) ?? 0) + 1);
         return reconciler.reconcile(key, ctx.log);
       },
       workers: opts.workers,
@@ -166,7 +168,7 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
   return {
     ready: () => (elector ? !elector.isLeader() || !!running?.controller.hasSynced() : !!running?.controller.hasSynced()),
     isLeader: () => (elector ? elector.isLeader() : true),
-    reconciles: () => reconcileCount,
+    reconciles: (key) => (key === undefined ? reconcileCount : (reconcilesByKey.get(key) ?? 0)),
     stop: async () => {
       electionAbort.abort();
       await stopWorkers();

@@ -92,6 +92,8 @@ export async function startTestOperator(opts: {
   leaderElection?: boolean;
   identity?: string;
   namespace?: string;
+  /** How often every cluster is reconciled whatever happens (the operator's default is 5 minutes). */
+  resyncMs?: number;
 }): Promise<TestOperator> {
   await installOperatorPrerequisites();
   const sa = await createServiceAccountKubeconfig(OPERATOR_NAMESPACE, OPERATOR_NAME);
@@ -105,6 +107,7 @@ export async function startTestOperator(opts: {
       : undefined,
     steadyRequeueMs: 3000,
     busyRequeueMs: 1000,
+    resyncMs: opts.resyncMs,
   });
   return Object.assign(handle, { username: sa.username });
 }
