@@ -22,7 +22,7 @@
 //   BENCH_SIGNAL_AT_REST=SIGUSR2  sent to the operator at the end of each window (with --heapsnapshot-signal)
 //   BENCH_PHASES=floor,create,n,states,restart               a subset, in this order
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type KubeConfig, Watch } from '@kubernetes/client-node';
 import { parseTikvCluster } from '../src/api/validate.js';
@@ -89,6 +89,17 @@ async function allObjectsApplied(kc: KubeConfig, namespace: string, cluster: str
   return true;
 }
 
+/** The node flags of the Dockerfile's ENTRYPOINT (an exec-form JSON array: node, flags..., script). */
+function nodeFlagsOfImage(dir: string): string[] {
+  const dockerfile = join(dir, 'Dockerfile');
+  if (!existsSync(dockerfile)) return [];
+  const line = readFileSync(dockerfile, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('ENTRYPOINT '));
+  const argv = line ? (JSON.parse(line.slice('ENTRYPOINT '.length)) as string[]) : [];
+  return argv.slice(1).filter((a) => a.startsWith('--'));
+}
+
 interface Row {
   figure: string;
   value: string;
@@ -121,13 +132,17 @@ async function main(): Promise<void> {
     await installOperatorPrerequisites();
     // Which status fields the writes at rest change (from a watch of every TikvCluster).
     const changes = new StatusChanges();
+    const watching = new AbortController();
     const watch = await new Watch(env.kc).watch(
       '/apis/tikv.org/v1alpha1/tikvclusters',
       {},
       (_type, obj: TikvClusterObj) => changes.observe(`${obj.metadata.namespace}/${obj.metadata.name}`, obj.status),
-      (err) => err && log(`[bench] the TikvCluster watch ended: ${err}`),
+      (err) => err && !watching.signal.aborted && log(`[bench] the TikvCluster watch ended: ${err}`),
     );
-    stopWatch = () => watch.abort();
+    stopWatch = () => {
+      watching.abort();
+      watch.abort();
+    };
     const sa = await createServiceAccountKubeconfig(env.kc, OPERATOR_NAMESPACE, OPERATOR_NAME, join(env.dir, 'bench-operator.kubeconfig'));
     const audit = new AuditReader(env.auditLogPath, () => new Set([sa.username]));
     const operatorDir = process.env.BENCH_OPERATOR_DIR ?? REPO_ROOT;
@@ -144,12 +159,16 @@ async function main(): Promise<void> {
     })();
     log(`[bench] operator ${entry} (${gitRev}); env up in ${((Date.now() - t0) / 1000).toFixed(0)} s; load ${loadAverage()}`);
 
+    // Node flags as the image runs the operator: whatever that checkout's Dockerfile puts
+    // between node and the script in its ENTRYPOINT.
+    const imageFlags = nodeFlagsOfImage(operatorDir);
+    log(`[bench] node flags of the image: ${imageFlags.join(' ') || '(none)'}`);
     const startOperator = async (): Promise<Operator> => {
       const metricsPort = await freePort();
       const startedAt = new Date();
       const proc = spawn(
         process.execPath,
-        [...NODE_ARGS, entry, 'run', `--kubeconfig=${sa.kubeconfigPath}`, `--metrics-addr=127.0.0.1:${metricsPort}`, '--log-level=warn'],
+        [...imageFlags, ...NODE_ARGS, entry, 'run', `--kubeconfig=${sa.kubeconfigPath}`, `--metrics-addr=127.0.0.1:${metricsPort}`, '--log-level=warn'],
         { cwd: operatorDir, env: { ...process.env, [PD_URL_TEMPLATE_ENV]: template }, stdio: ['ignore', 'ignore', 'inherit'] },
       );
       const op = { proc, pid: proc.pid!, metricsPort, startedAt };
