@@ -133,15 +133,26 @@ async function main(): Promise<void> {
     // Which status fields the writes at rest change (from a watch of every TikvCluster).
     const changes = new StatusChanges();
     const watching = new AbortController();
-    const watch = await new Watch(env.kc).watch(
-      '/apis/tikv.org/v1alpha1/tikvclusters',
-      {},
-      (_type, obj: TikvClusterObj) => changes.observe(`${obj.metadata.namespace}/${obj.metadata.name}`, obj.status),
-      (err) => err && !watching.signal.aborted && log(`[bench] the TikvCluster watch ended: ${err}`),
-    );
+    let watch: AbortController | undefined;
+    // Re-opened whenever the apiserver ends it: a fresh watch replays every cluster as
+    // ADDED, which observe() compares with what it saw last.
+    const openWatch = async (): Promise<void> => {
+      if (watching.signal.aborted) return;
+      watch = await new Watch(env.kc).watch(
+        '/apis/tikv.org/v1alpha1/tikvclusters',
+        {},
+        (_type, obj: TikvClusterObj) => changes.observe(`${obj.metadata.namespace}/${obj.metadata.name}`, obj.status),
+        (err) => {
+          if (watching.signal.aborted) return;
+          if (err) log(`[bench] the TikvCluster watch ended: ${err}; watching again`);
+          setTimeout(() => void openWatch().catch(() => {}), 1000);
+        },
+      );
+    };
+    await openWatch();
     stopWatch = () => {
       watching.abort();
-      watch.abort();
+      watch?.abort();
     };
     const sa = await createServiceAccountKubeconfig(env.kc, OPERATOR_NAMESPACE, OPERATOR_NAME, join(env.dir, 'bench-operator.kubeconfig'));
     const audit = new AuditReader(env.auditLogPath, () => new Set([sa.username]));
@@ -364,6 +375,7 @@ async function main(): Promise<void> {
     // --- 4. restart with every cluster at rest ----------------------------------------------
     if (PHASES.has('restart') && clusters.length) {
       await stopOperator(operator);
+      changes.reset();
       const started = Date.now();
       operator = await startOperator();
       const readyS = (Date.now() - started) / 1000;
@@ -382,6 +394,8 @@ async function main(): Promise<void> {
         `operator restart with ${clusters.length} clusters at rest`,
         `ready in ${fmt(readyS, 1)} s, all reconciled in ${fmt(verifiedS, 1)} s with ${writesToVerified} API writes; ${writesMinute.length} writes in its first minute`,
       );
+      const changed = changes.top();
+      if (changed) log(`[bench]   status changes in that minute:\n    ${changed}`);
     }
 
     const agents = new Set(audit.poll().map((e) => e.userAgent ?? '(none)'));
