@@ -13,7 +13,7 @@
 // The operator runs compiled, as a separate process, as its own ServiceAccount, and
 // reaches PD through a router that gives each namespace a PD that answers or none.
 //
-//   BENCH_CLUSTERS=1,10,100   the N of figure 1
+//   BENCH_CLUSTERS=0,1,10,100 the N of figure 1 (0: the operator's fixed cost)
 //   BENCH_RUNS=20             clusters created for figure 3
 //   BENCH_REST_S=60           length of each at-rest window
 //   BENCH_OPERATOR_DIR=path   a built checkout to measure instead of this one (e.g. main)
@@ -50,7 +50,7 @@ import {
 } from '../test/integration/support/operator.js';
 import { AuditReader, cpuSeconds, isWrite, loadAverage, median, type PDMode, PDRouter, percentile, rssMiB, StatusChanges, sleep } from './support.js';
 
-const NS = (process.env.BENCH_CLUSTERS ?? '1,10,100').split(',').map(Number);
+const NS = (process.env.BENCH_CLUSTERS ?? '0,1,10,100').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const REST_S = Number(process.env.BENCH_REST_S ?? 60);
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,create,n,states,restart').split(','));
@@ -295,11 +295,13 @@ async function main(): Promise<void> {
           await createCluster(ns, { metadata: { name }, spec: {} });
           clusters.push({ ns, name });
         }
-        await waitSettled(ns, clusters.map((c) => c.name));
-        await sleep(20_000);
+        if (n > 0) {
+          await waitSettled(ns, clusters.map((c) => c.name));
+          await sleep(20_000);
+        }
         const r = await atRest(operator);
         row(
-          `N=${n} at rest (PD unreachable, proxy 503), ${fmt(r.minutes * 60)} s, load ${loadAverage()}`,
+          `N=${n} at rest${n ? ' (PD unreachable, proxy 503)' : ' (no clusters)'}, ${fmt(r.minutes * 60)} s, load ${loadAverage()}`,
           `RSS median ${fmt(median(r.rss))} MiB, max ${fmt(Math.max(...r.rss))} MiB; CPU ${fmt(r.cpuPerMin, 2)} s/min; API writes ${fmt(r.writesPerMin)}/min, requests ${fmt(r.requestsPerMin)}/min; PD requests ${fmt(r.pdPerMin)}/min`,
         );
         if (r.changed) log(`[bench]   status changes at rest:\n    ${r.changed}`);
