@@ -45,5 +45,9 @@ EXPOSE 8080
 # --leader-elect]) replace only CMD and become the operator's arguments; `docker run
 # tikv-operator:dev synth -f ...` works the same way. Node is PID 1: the operator handles
 # SIGTERM itself (drains workers, releases its Lease) and exits 0.
-ENTRYPOINT ["/nodejs/bin/node", "/app/dist/src/main.js"]
+# The V8 flags keep the heap's fixed costs small (measured with `npm run bench`, which runs
+# the operator with these same flags): a 1 MiB semi-space instead of a young generation that
+# grows to 32 MiB under the reconcile loop's short-lived garbage, and one V8 worker thread
+# instead of four. Together about 40 MiB less RSS at 100 clusters, no measurable CPU cost.
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "--v8-pool-size=1", "/app/dist/src/main.js"]
 CMD ["run"]

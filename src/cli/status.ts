@@ -5,13 +5,13 @@
 // word right now, not the operator's last status write; the pods and their nodes come from
 // the API server, and the conditions and what the operator waits for from the TikvCluster.
 import { parseArgs } from 'node:util';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { podNameOfStoreAddress } from '../api/names.js';
 import { GROUP, PLURAL, type TikvClusterStatus, VERSION } from '../api/v1alpha1.js';
 import { LABELS } from '../charts/labels.js';
 import { LEASE_NAME, OPERATOR_NAMESPACE } from '../charts/operator.js';
 import { KubeApiError, kubeJSON } from '../controller/kube/raw.js';
 import { describePDAccess, loadKubeConfig } from '../controller/main.js';
+import type { OperatorKubeConfig } from '../controller/runtime/kubeconfig.js';
 import { createPDResolver, type PDStore } from '../controller/pd/client.js';
 import { lookAtPD } from '../controller/pd/observe.js';
 import { errorText, type StoresObservation } from '../controller/pd/status.js';
@@ -80,15 +80,15 @@ export async function runStatus(argv: string[], io: StatusIO): Promise<number> {
     return 1;
   }
   const env = io.env ?? process.env;
-  let kc: KubeConfig;
+  let kc: OperatorKubeConfig;
   try {
     kc = loadKubeConfig(values.kubeconfig, env);
-    if (values.context) kc.setCurrentContext(values.context);
+    if (values.context) kc = kc.inContext(values.context);
   } catch (e) {
     io.stderr(`tikv-operator status: ${(e as Error).message}\n`);
     return 1;
   }
-  const namespace = values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  const namespace = values.namespace ?? kc.contextNamespace() ?? 'default';
   const name = positionals[0] ?? '';
   let report: StatusReport;
   try {
@@ -122,7 +122,7 @@ function parse(argv: string[]) {
 }
 
 export interface GatherOptions {
-  kc: KubeConfig;
+  kc: OperatorKubeConfig;
   namespace: string;
   name: string;
   env: Record<string, string | undefined>;
@@ -240,7 +240,7 @@ function storesProblem(stores: PDStore[] | StoresObservation): string | undefine
   return stores.kind === 'Unknown' ? stores.error : undefined;
 }
 
-async function readLease(kc: KubeConfig, namespace: string, now: Date): Promise<LeaseInfo> {
+async function readLease(kc: OperatorKubeConfig, namespace: string, now: Date): Promise<LeaseInfo> {
   const lease = `${namespace}/${LEASE_NAME}`;
   let body: RawLease;
   try {
@@ -258,7 +258,7 @@ async function readLease(kc: KubeConfig, namespace: string, now: Date): Promise<
 }
 
 /** kubernetes.io/arch of each node the pods run on (the node's own report if unlabelled); unreadable nodes are left out. */
-async function nodeArchitectures(kc: KubeConfig, pods: RawPod[]): Promise<Map<string, string>> {
+async function nodeArchitectures(kc: OperatorKubeConfig, pods: RawPod[]): Promise<Map<string, string>> {
   const nodes = [...new Set(pods.map((p) => p.spec?.nodeName).filter((n): n is string => !!n))];
   const found = await Promise.all(
     nodes.map(async (n) => {

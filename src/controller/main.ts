@@ -1,19 +1,19 @@
 // `tikv-operator run`: the operator process. Loads the kubeconfig (in a pod: the service
 // account; otherwise $KUBECONFIG or ~/.kube/config, never client-node's silent
-// localhost:8080 fallback), says in one line what it talks to, serves /healthz, /readyz
+// localhost:8080 fallback; runtime/kubeconfig.ts says why not client-node's KubeConfig), says in one line what it talks to, serves /healthz, /readyz
 // and /metrics, logs JSON (readable lines on a terminal), holds the leader-election Lease
 // by default, and stops gracefully on SIGTERM/SIGINT (workers drain, the Lease is released).
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { LEASE_NAME, OPERATOR_NAMESPACE } from '../charts/operator.js';
 import { KubeApiError, kubeJSON } from './kube/raw.js';
 import { chooseLogFormat, createProcessLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { startOperator } from './operator.js';
 import { choosePDAccess, PD_URL_TEMPLATE_ENV } from './pd/client.js';
+import { OperatorKubeConfig } from './runtime/kubeconfig.js';
 import { collapseRepeats, type Logger } from './runtime/log.js';
 
 const USAGE = `Usage: tikv-operator run [options]
@@ -35,16 +35,10 @@ service proxy outside one; ${PD_URL_TEMPLATE_ENV} (e.g. http://127.0.0.1:2379, o
 http://{name}-pd.{namespace}:2379) overrides both.
 `;
 
-export function loadKubeConfig(path: string | undefined, env = process.env): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else if (inCluster(env)) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  const cluster = kc.getCurrentCluster();
-  if (!cluster || /^https?:\/\/localhost:8080\/?$/.test(cluster.server)) {
-    throw new Error('no usable kubeconfig: set KUBECONFIG or --kubeconfig (client-node would fall back to localhost:8080)');
-  }
-  return kc;
+export function loadKubeConfig(path: string | undefined, env = process.env): OperatorKubeConfig {
+  if (path) return OperatorKubeConfig.fromFile(path);
+  if (inCluster(env)) return OperatorKubeConfig.inCluster(env);
+  return OperatorKubeConfig.fromDefault(env);
 }
 
 const inCluster = (env: Record<string, string | undefined>) => !!env.KUBERNETES_SERVICE_HOST && !env.KUBECONFIG;
@@ -91,7 +85,7 @@ export interface StartupLine {
 
 /** The start-up line: which cluster, which namespaces, how PD is reached, which Lease. */
 export function startupLine(o: {
-  kc: KubeConfig;
+  kc: OperatorKubeConfig;
   inCluster: boolean;
   namespace?: string;
   env: Record<string, string | undefined>;
@@ -117,7 +111,7 @@ export function startupLine(o: {
  * rather than never leading. Without permission to read namespaces, go on: the Lease
  * calls say what is wrong.
  */
-async function ensureLeaseNamespace(kc: KubeConfig, namespace: string, log: Logger): Promise<void> {
+async function ensureLeaseNamespace(kc: OperatorKubeConfig, namespace: string, log: Logger): Promise<void> {
   try {
     await kubeJSON(kc, { method: 'GET', path: `/api/v1/namespaces/${encodeURIComponent(namespace)}` });
     return;
@@ -159,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
   const root = await createProcessLogger({ level: values['log-level'] ?? process.env.LOG_LEVEL ?? 'info', format, colorize: !!process.stdout.isTTY });
   // A PD that stays unreachable warns every poll: one line per minute with a count instead.
   const log = collapseRepeats(root);
-  let kc: KubeConfig;
+  let kc: OperatorKubeConfig;
   try {
     kc = loadKubeConfig(values.kubeconfig);
   } catch (e) {

@@ -2,6 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { ControllerMetrics, ReconcileOutcome } from './runtime/controller.js';
 
 const PREFIX = 'tikv_operator_';
+export const EVENT_LOOP_SAMPLE_MS = 1000;
 
 export interface OperatorMetrics extends ControllerMetrics {
   /** Serve with `registry.metrics()` and `registry.contentType`. */
@@ -21,7 +22,10 @@ export interface OperatorMetrics extends ControllerMetrics {
  */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): OperatorMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  // The event-loop lag histogram samples once a second, not every 10 ms (prom-client's
+  // default): 100 timer wake-ups a second cost an idle operator ~0.35 s of CPU a minute,
+  // more than everything else it does at rest with one cluster.
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const registers = [registry];
 
   const reconcileTotal = new Counter({

@@ -2,9 +2,10 @@
 // objects the operator owns, a work queue, and (optionally) Lease-based leader election.
 // Informers and workers exist only while this process leads, so two replicas never
 // reconcile at once. Used by `tikv-operator run` and, in-process, by the integration tests.
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, KIND } from '../api/v1alpha1.js';
 import { LABELS, MANAGED_BY, RETENTION_ANNOTATION } from '../charts/labels.js';
+import { podSummary, withoutManagedFields } from './cache.js';
 import { Applier } from './kube/apply.js';
 import { type ClaimAPI, KubeClaims } from './kube/claims.js';
 import { KubePods, type PodAPI } from './kube/pods.js';
@@ -14,12 +15,12 @@ import { writeStatus } from './kube/status.js';
 import type { OperatorMetrics } from './metrics.js';
 import { createPDResolver, type PDClient, type PDResolver } from './pd/client.js';
 import { type ObjectStore, TikvClusterReconciler, type TikvClusterObject } from './reconcile/reconciler.js';
-import { Controller, createInformer, type Informer, LeaderElector, objectKey } from './runtime/index.js';
+import { Controller, createInformer, type Informer, type InformerOptions, type KubeClient, LeaderElector, objectKey } from './runtime/index.js';
 import { parseExactJSON } from './runtime/exact-json.js';
 import type { Logger } from './runtime/log.js';
 
 export interface OperatorOptions {
-  kc: KubeConfig;
+  kc: KubeClient;
   log: Logger;
   /** Watch one namespace; all namespaces when unset. */
   namespace?: string;
@@ -38,8 +39,8 @@ export interface OperatorHandle {
   /** Leading (or not electing) and every cache has synced. */
   ready(): boolean;
   isLeader(): boolean;
-  /** Reconciles run by this process so far (tests count them). */
-  reconciles(): number;
+  /** Reconciles run by this process so far, of every cluster or of the one `key` (namespace/name): tests count them. */
+  reconciles(key?: string): number;
   stop(): Promise<void>;
 }
 
@@ -57,6 +58,7 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
   const applier = new Applier(opts.kc);
   const events = new KubeEventRecorder(opts.kc, 'tikv-operator', (err) => log.warn({ err }, 'could not record an Event'));
   let reconcileCount = 0;
+  const reconcilesByKey = new Map<string, number>();
   let running: { abort: AbortController; done: Promise<void>; controller: Controller; informers: Informer<KubernetesObject>[] } | undefined;
 
   const path = (kind: string) => (opts.namespace ? resourcePath(kind, opts.namespace) : clusterWidePath(kind));
@@ -75,26 +77,32 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
     }
     const abort = new AbortController();
     const writes = writeGuard(abort.signal);
-    const informer = <T extends KubernetesObject>(kind: string, labelSelector?: string, parse?: (text: string) => unknown) =>
-      createInformer<T>({ kc: opts.kc, path: path(kind), labelSelector, parse, log: log.child({ informer: kind }) });
+    const informer = <T extends KubernetesObject>(kind: string, extra: Partial<InformerOptions<T>> = {}) =>
+      createInformer<T>({ kc: opts.kc, path: path(kind), transform: withoutManagedFields, log: log.child({ informer: kind }), ...extra });
     // Exact integers: spec.*.config values beyond 2^53 reach the rendered TOML as written.
-    const clusters = informer<TikvClusterObject & KubernetesObject>(KIND, undefined, parseExactJSON);
+    const clusters = informer<TikvClusterObject & KubernetesObject>(KIND, { parse: parseExactJSON });
     // No finalizer holds a deleted TikvCluster back: its informer delete is the moment to say what stays.
     clusters.on('delete', (obj) => {
       const { name = '', namespace = '', uid } = obj.metadata ?? {};
       void events.emit({ apiVersion: API_VERSION, kind: KIND, name, namespace, uid }, 'Normal', 'PVCsRetained', pvcsRetainedMessage(namespace, name));
     });
-    const owned = Object.fromEntries(OWNED_KINDS.map((k) => [k, informer<KubernetesObject>(k, MANAGED_SELECTOR)])) as Record<
+    const owned = Object.fromEntries(OWNED_KINDS.map((k) => [k, informer<KubernetesObject>(k, { labelSelector: MANAGED_SELECTOR })])) as Record<
       (typeof OWNED_KINDS)[number],
       Informer<KubernetesObject>
     >;
-    const pods = informer<KubernetesObject>('Pod', MANAGED_SELECTOR);
+    // Pods are looked up per cluster and component on every reconcile: indexed, not scanned.
+    const podKey = (ns: string | undefined, instance: string | undefined, component: string | undefined) =>
+      instance && component ? `${ns ?? ''}/${instance}/${component}` : undefined;
+    const pods = informer<KubernetesObject>('Pod', {
+      labelSelector: MANAGED_SELECTOR,
+      transform: podSummary,
+      indexBy: (p) => podKey(p.metadata?.namespace, p.metadata?.labels?.[LABELS.instance], p.metadata?.labels?.[LABELS.component]),
+    });
 
     const store: ObjectStore = {
       cluster: (ns, name) => clusters.get(name, ns) as TikvClusterObject | undefined,
       object: (kind, ns, name) => owned[kind].get(name, ns) as never,
-      pods: (ns, name, component) =>
-        pods.list(ns).filter((p) => p.metadata?.labels?.[LABELS.instance] === name && p.metadata?.labels?.[LABELS.component] === component) as never,
+      pods: (ns, name, component) => pods.byIndex(podKey(ns, name, component) ?? '') as never,
     };
     const reconciler = new TikvClusterReconciler({
       store,
@@ -112,6 +120,7 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       name: 'tikvcluster',
       reconcile: async (key, ctx) => {
         reconcileCount++;
+        reconcilesByKey.set(key, (reconcilesByKey.get(key) ?? 0) + 1);
         return reconciler.reconcile(key, ctx.log);
       },
       workers: opts.workers,
@@ -168,7 +177,7 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
   return {
     ready: () => (elector ? !elector.isLeader() || !!running?.controller.hasSynced() : !!running?.controller.hasSynced()),
     isLeader: () => (elector ? elector.isLeader() : true),
-    reconciles: () => reconcileCount,
+    reconciles: (key) => (key === undefined ? reconcileCount : (reconcilesByKey.get(key) ?? 0)),
     stop: async () => {
       electionAbort.abort();
       await stopWorkers();

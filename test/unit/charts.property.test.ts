@@ -14,7 +14,7 @@ import {
   tikvPvcName,
   validateTikvCluster,
 } from '../../src/api/index.js';
-import { type KubeObject, PD_INITIAL_CLUSTER_KEY, synthesize } from '../../src/charts/index.js';
+import { type KubeObject, PD_INITIAL_CLUSTER_KEY, synthesize, synthesizeUncached } from '../../src/charts/index.js';
 import { toYamlStream } from '../../src/cli/yaml.js';
 import { configMapData, statefulSet, walk } from './charts-helpers.js';
 
@@ -194,6 +194,35 @@ describe('valid TikvClusters', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('synthesize from memory exactly what a fresh synthesis gives, as objects the caller owns', () => {
+    fc.assert(
+      fc.property(validCluster, synthOptions, fc.integer({ min: 1, max: 1e6 }), (input, opts, rv) => {
+        const result = validateTikvCluster(input);
+        if (!result.ok) throw new Error(`valid input rejected: ${JSON.stringify(result.issues)}`);
+        const c = result.value;
+        // Remembered under another resourceVersion and generation: neither feeds the charts.
+        const first = synthesize({ ...c, metadata: { ...c.metadata, resourceVersion: String(rv), generation: rv } }, opts);
+        const fresh = synthesizeUncached(c, opts);
+        expect(first).toEqual(fresh);
+        first[0]!.metadata.name = 'changed by the caller';
+        (first[first.length - 1]!.spec as { replicas: number }).replicas = -1;
+        expect(synthesize(c, opts)).toEqual(fresh);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('never answer from memory for a config integer beyond 2^53 what its digit string rendered', () => {
+    const withConfig = (value: unknown) => {
+      const result = validateTikvCluster({ apiVersion: 'tikv.org/v1alpha1', kind: 'TikvCluster', metadata: { name: 'exact', namespace: 'default' }, spec: { tikv: { config: { raftstore: { 'region-split-size': value } } } } });
+      if (!result.ok) throw new Error(`valid input rejected: ${JSON.stringify(result.issues)}`);
+      return result.value;
+    };
+    const toml = (objects: KubeObject[]) => (objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-tikv'))?.data as Record<string, string> | undefined)?.['tikv.toml'] ?? '';
+    expect(toml(synthesize(withConfig('9007199254740993')))).toContain('region-split-size = "9007199254740993"');
+    expect(toml(synthesize(withConfig(9007199254740993n)))).toContain('region-split-size = 9007199254740993\n');
   });
 
   it('survive a YAML 1.1 round trip unchanged', () => {

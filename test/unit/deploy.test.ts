@@ -59,4 +59,16 @@ describe('deploy/ (the operator in the cluster)', () => {
     expect(c.livenessProbe).toBeDefined();
     expect(c.resources.limits?.memory).toBeDefined();
   });
+
+  it('starts node in the image with the small-heap flags the benchmark measures', () => {
+    const entrypoint = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('ENTRYPOINT '));
+    expect(JSON.parse(entrypoint?.slice('ENTRYPOINT '.length) ?? '[]')).toEqual([
+      '/nodejs/bin/node',
+      '--max-semi-space-size=1',
+      '--v8-pool-size=1',
+      '/app/dist/src/main.js',
+    ]);
+  });
 });

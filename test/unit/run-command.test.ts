@@ -1,20 +1,30 @@
 // `tikv-operator run`: the pieces of its start-up that decide what a person sees (log
 // format, the start-up line) and which Lease it takes.
 import { PassThrough } from 'node:stream';
-import { KubeConfig } from '@kubernetes/client-node';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { chooseLogFormat, createProcessLogger } from '../../src/controller/logger.js';
 import { describePDAccess, leaseNamespace, normalizeArgs, startupLine } from '../../src/controller/main.js';
+import { OperatorKubeConfig } from '../../src/controller/runtime/kubeconfig.js';
 
 const kubeconfig = (context: string, server: string) => {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: context, cluster: 'c', user: 'u' }],
-    currentContext: context,
-  });
-  return kc;
+  const dir = mkdtempSync(join(tmpdir(), 'run-command-'));
+  const file = join(dir, 'kubeconfig');
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server } }],
+      users: [{ name: 'u', user: { token: 't' } }],
+      contexts: [{ name: context, context: { cluster: 'c', user: 'u' } }],
+      'current-context': context,
+    }),
+  );
+  return OperatorKubeConfig.fromFile(file);
 };
 
 describe('log format', () => {

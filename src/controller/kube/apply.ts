@@ -5,7 +5,7 @@
 // env var), which SSA would prune; so every applied object carries a hash of what was
 // applied, and a different hash means apply again.
 import { createHash } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../runtime/kube-http.js';
 import { compareQuantities, parseQuantity, resourceListCanonical } from '../../api/quantity.js';
 import type { KubeObject } from '../../charts/types.js';
 import { kubeJSON } from './raw.js';
@@ -126,7 +126,7 @@ export function withCreatedClaimTemplates(desired: KubeObject, live: KubeObject 
 
 export class Applier {
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeClient,
     private readonly fieldManager = FIELD_MANAGER,
   ) {}
 

@@ -3,7 +3,7 @@
 // planned, a pod is admitted or a store or member is removed, which is rare, so a GET by
 // name is cheaper than caching every PVC. The annotations the operator writes on PVCs
 // (what it knows about their data) are described in charts/admission.ts.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../runtime/kube-http.js';
 import { CLAIM_ADMISSION_ANNOTATION, CLAIM_ADMITTED, CLAIM_CLUSTER_ID_ANNOTATION, CLAIM_PENDING } from '../../charts/admission.js';
 import { KubeApiError, kubeJSON, kubeRequest } from './raw.js';
 import { resourcePath } from './resources.js';
@@ -48,7 +48,7 @@ interface ObjectMeta {
 }
 
 export class KubeClaims implements ClaimAPI {
-  constructor(private readonly kc: KubeConfig) {}
+  constructor(private readonly kc: KubeClient) {}
 
   async getClaim(namespace: string, name: string): Promise<VolumeClaim | undefined> {
     const pvc = await this.getOrUndefined(resourcePath('PersistentVolumeClaim', namespace, name));

@@ -1,7 +1,7 @@
 // Kubernetes Events for notable transitions (kubectl describe tikvcluster shows them).
 // The caller emits on transitions only; a failed Event write is logged, never fatal.
 import { randomBytes } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../runtime/kube-http.js';
 import { kubeJSON } from './raw.js';
 import { resourcePath } from './resources.js';
 
@@ -21,7 +21,7 @@ export interface EventRecorder {
 
 export class KubeEventRecorder implements EventRecorder {
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeClient,
     private readonly component = 'tikv-operator',
     private readonly onError: (err: unknown) => void = () => {},
   ) {}

@@ -2,7 +2,7 @@
 // and of its StatefulSet before a scale-in relies on "the pod never ran", removing the
 // gate of a pod the operator admits, and deleting one incarnation of a pod that was
 // admitted but never registered, so that it cannot register while it is removed.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../runtime/kube-http.js';
 import type { KubeObject } from '../../charts/types.js';
 import { KubeApiError, kubeJSON, kubeRequest } from './raw.js';
 import { resourcePath } from './resources.js';
@@ -38,7 +38,7 @@ interface PodObject {
 export const hasGate = (pod: PodObject | undefined, gate: string) => (pod?.spec?.schedulingGates ?? []).some((g) => g.name === gate);
 
 export class KubePods implements PodAPI {
-  constructor(private readonly kc: KubeConfig) {}
+  constructor(private readonly kc: KubeClient) {}
 
   async getPod(namespace: string, name: string, gate: string): Promise<LivePod | undefined> {
     const pod = await this.getOrUndefined<PodObject>(resourcePath('Pod', namespace, name));

@@ -1,8 +1,7 @@
 // JSON requests to the API server for apply, status and events: whole bodies as text, and
 // a KubeApiError carrying the apiserver's message on a non-2xx answer. Opened by the
 // runtime's kubeOpen (credentials, TLS, plain JSON); see there why not the typed clients.
-import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeOpen, readBody } from '../runtime/kube-http.js';
+import { type KubeClient, kubeOpen, readBody } from '../runtime/kube-http.js';
 
 export interface RawResponse {
   status: number;
@@ -38,7 +37,7 @@ export interface RawRequest {
   timeoutMs?: number;
 }
 
-export async function kubeRequest(kc: KubeConfig, req: RawRequest): Promise<RawResponse> {
+export async function kubeRequest(kc: KubeClient, req: RawRequest): Promise<RawResponse> {
   const res = await kubeOpen(kc, req.method, req.path, {}, {
     body: req.body,
     contentType: req.contentType,
@@ -48,7 +47,7 @@ export async function kubeRequest(kc: KubeConfig, req: RawRequest): Promise<RawR
 }
 
 /** kubeRequest that throws KubeApiError on a non-2xx answer and parses the JSON body. */
-export async function kubeJSON<T>(kc: KubeConfig, req: RawRequest): Promise<T> {
+export async function kubeJSON<T>(kc: KubeClient, req: RawRequest): Promise<T> {
   const res = await kubeRequest(kc, req);
   if (res.status < 200 || res.status >= 300) throw new KubeApiError(res.status, req.method, req.path, res.body);
   return (res.body ? JSON.parse(res.body) : undefined) as T;

@@ -1,6 +1,6 @@
 // Status writes: a JSON merge patch on the status subresource, sent only when the status
 // changed, with explicit nulls so fields that disappeared (a leader, a clusterID) go too.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../runtime/kube-http.js';
 import type { TikvClusterStatus } from '../../api/v1alpha1.js';
 import { KIND } from '../../api/v1alpha1.js';
 import { kubeJSON } from './raw.js';
@@ -25,7 +25,7 @@ export function mergePatch(from: unknown, to: unknown): unknown {
 
 /** Patches `status` of a TikvCluster if it differs from `live`; returns whether it wrote. */
 export async function writeStatus(
-  kc: KubeConfig,
+  kc: KubeClient,
   key: { namespace: string; name: string },
   live: TikvClusterStatus | undefined,
   desired: TikvClusterStatus,

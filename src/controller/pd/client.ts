@@ -1,6 +1,6 @@
 // A PD HTTP client returning normalized, typed results (reads, and the few writes scaling needs). How PD is reached (pod
 // network, API-server service proxy, a test's loopback PD) is the PDTransport, the only seam.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../runtime/kube-http.js';
 import { z } from 'zod';
 import { names } from '../../api/names.js';
 import { decodePDBody, PDError, pdAnswer, pdCount, pdEnum, pdErrorFromResponse, pdFloat, pdId } from './json.js';
@@ -505,7 +505,7 @@ export const PD_CLIENT_PORT = 2379;
 
 export interface PDResolverOptions extends HttpPDClientOptions {
   /** Needed for `proxy` access. */
-  kubeConfig?: KubeConfig;
+  kubeConfig?: KubeClient;
   /** Defaults to process.env; read once, when the resolver is created. */
   env?: Record<string, string | undefined>;
   /** Overrides TIKV_OPERATOR_PD_ACCESS and the in-cluster detection. */

@@ -2,7 +2,8 @@
 // test's loopback PD), or through the API server's service proxy (npm start on a laptop).
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { type KubeClient, kubeRequestOptions } from '../runtime/kube-http.js';
+import { USER_AGENT } from '../runtime/user-agent.js';
 import type { PDRequestInit, PDTransport } from './client.js';
 import { PDError } from './json.js';
 
@@ -58,7 +59,7 @@ export function directTransport(baseURL: string): PDTransport {
     const [pathname, query] = splitQuery(path);
     url.pathname = joinPath(base.pathname, pathname);
     url.search = query;
-    return sendOnce({ url, describe: `PD at ${base.origin}`, options: { headers: { Accept: 'application/json' } } }, path, init);
+    return sendOnce({ url, describe: `PD at ${base.origin}`, options: { headers: { Accept: 'application/json', 'User-Agent': USER_AGENT } } }, path, init);
   };
 }
 
@@ -80,21 +81,18 @@ export function serviceProxyPath(namespace: string, service: string, port: numbe
  * Talks to PD through the API server: GET <server>/api/v1/namespaces/<ns>/services/<svc>:<port>/proxy/<path>,
  * authenticated like every other client-node call. Needs RBAC `get` on `services/proxy`.
  */
-export function serviceProxyTransport(kc: KubeConfig, namespace: string, service: string, port: number | string): PDTransport {
+export function serviceProxyTransport(kc: KubeClient, namespace: string, service: string, port: number | string): PDTransport {
   return async (path, init) => {
     const cluster = kc.getCurrentCluster();
     if (!cluster) {
       throw new PDError({ kind: 'Network', status: 0, method: init.method, path, detail: 'the kubeconfig has no current cluster' });
     }
-    const server = new URL(cluster.server);
     const [pathname, query] = splitQuery(serviceProxyPath(namespace, service, port, path));
-    const url = new URL(server.href);
-    url.pathname = joinPath(server.pathname, pathname);
+    // Credentials are applied per request (tokens rotate: service-account files, exec
+    // plugins); the connection comes from the API server requests' keep-alive pool.
+    const { url, options } = await kubeRequestOptions(kc, pathname);
     url.search = query;
-    // Credentials are applied per request: tokens rotate (service-account files, exec plugins).
-    const options: https.RequestOptions = { headers: { Accept: 'application/json' } };
-    await kc.applyToHTTPSOptions(options);
-    const describe = `the API server's proxy to service ${namespace}/${service}:${port} (${server.origin})`;
+    const describe = `the API server's proxy to service ${namespace}/${service}:${port} (${url.origin})`;
     return sendOnce({ url, describe, options }, path, init);
   };
 }

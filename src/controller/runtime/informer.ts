@@ -1,20 +1,38 @@
+// An informer: a cache of one collection kept current by list + watch, and handlers told
+// of every change. It does what client-node's ListWatch does (list, watch from the list's
+// resourceVersion, 410 => relist with deletions of vanished objects, re-watch after a
+// clean close without relisting) and what 1.4.0 leaves out: every watch is bounded,
+// failures restart with exponential backoff, the label selector reaches the list too,
+// objects are transformed before they are cached, and a secondary index answers "the
+// pods of this cluster" without a scan. ListWatch itself is not used: its module loads
+// client-node's model serializer (about 25 MiB of RSS) for one identity call.
 import { createInterface } from 'node:readline';
-import { type KubeConfig, type KubernetesListObject, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
-import { KubeHttpError, kubeGet, kubeGetJSON, type Query, readBody } from './kube-http.js';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { type KubeClient, KubeHttpError, kubeGet, kubeGetJSON, readBody } from './kube-http.js';
 import type { Logger } from './log.js';
 
-export type ListFn<T extends KubernetesObject> = (labelSelector: string | undefined) => Promise<KubernetesListObject<T>>;
+export type ListFn<T extends KubernetesObject> = (labelSelector: string | undefined, signal?: AbortSignal) => Promise<KubernetesListObject<T>>;
 export type ObjectHandler<T> = (obj: T) => void;
 /** `old` is the previously cached version, when the informer had one. */
 export type UpdateHandler<T> = (obj: T, old: T | undefined) => void;
 
 export interface InformerOptions<T extends KubernetesObject> {
-  kc: KubeConfig;
+  kc: KubeClient;
   /** Collection path, e.g. `/apis/apps/v1/statefulsets` or `/api/v1/namespaces/x/pods`. */
   path: string;
   /** Defaults to a raw GET of `path`, so items are plain JSON like watch events. */
   list?: ListFn<T>;
   labelSelector?: string;
+  /**
+   * What is cached of each object (list items and watch events alike), e.g. without
+   * metadata.managedFields: the cache then holds only what the controller reads, as a
+   * controller-runtime cache transform does. Handlers see the transformed objects.
+   */
+  transform?: (obj: T) => T;
+  /** Parses list bodies and watch events; JSON.parse unless given (e.g. parseExactJSON). */
+  parse?: (text: string) => unknown;
+  /** Files each object under one key of a secondary index, read with `byIndex`. */
+  indexBy?: (obj: T) => string | undefined;
   /** Asks the server to end each watch after this long, so a watch never lives forever. */
   watchTimeoutSeconds?: number;
   /** How long past `watchTimeoutSeconds` a watch may stay open before it is abandoned as dead. */
@@ -24,8 +42,6 @@ export interface InformerOptions<T extends KubernetesObject> {
   maxRestartDelayMs?: number;
   /** A list whose connection stays silent this long fails (and is retried). */
   listTimeoutMs?: number;
-  /** Parses list bodies and watch events; JSON.parse unless given (e.g. parseExactJSON). */
-  parse?: (text: string) => unknown;
   log: Logger;
 }
 
@@ -37,153 +53,86 @@ export interface Informer<T extends KubernetesObject> {
   hasSynced(): boolean;
   list(namespace?: string): readonly T[];
   get(name: string, namespace?: string): T | undefined;
+  /** Objects filed under `key` by `indexBy` (none without an index). */
+  byIndex(key: string): readonly T[];
   on(event: 'add' | 'delete', handler: ObjectHandler<T>): void;
   on(event: 'update', handler: UpdateHandler<T>): void;
 }
 
-interface WatchHooks {
-  timeoutSeconds: number;
-  graceMs: number;
-  log: Logger;
-  parse?: (text: string) => unknown;
-  /** A watch is being opened; ListWatch has applied any list that preceded it. */
-  onOpening(): void;
-  /** The server accepted a watch. */
-  onEstablished(): void;
+interface WatchEvent {
+  type: string;
+  object: KubernetesObject & { code?: number };
 }
 
-/**
- * A `Watch` whose requests carry `timeoutSeconds` and `allowWatchBookmarks`, and that
- * gives up on a connection the server failed to end in time: the stock 1.4.0 `Watch`
- * hangs forever on a silent connection (dead NAT/LB). Ending a watch this way reports
- * a clean close, so ListWatch re-watches from its resourceVersion without relisting.
- */
-export class BoundedWatch extends Watch {
-  private readonly open = new Set<AbortController>();
+/** The objects of one collection, by namespace and name, plus the optional secondary index. */
+class Cache<T extends KubernetesObject> {
+  private readonly byNamespace = new Map<string, Map<string, T>>();
+  private readonly index = new Map<string, Map<string, T>>();
 
-  constructor(
-    private readonly kc: KubeConfig,
-    private readonly hooks: WatchHooks,
-  ) {
-    super(kc);
+  constructor(private readonly indexBy: ((obj: T) => string | undefined) | undefined) {}
+
+  get(name: string, namespace = ''): T | undefined {
+    return this.byNamespace.get(namespace)?.get(name);
   }
 
-  override async watch(
-    path: string,
-    queryParams: Query,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    this.hooks.onOpening();
-    const controller = new AbortController();
-    this.open.add(controller);
-    let finished = false;
-    const finish = (err: unknown) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(deadline);
-      this.open.delete(controller);
-      // An abort by the owner (ListWatch.stop, abortAll) is not news to it.
-      const abortedByOwner = controller.signal.aborted;
-      controller.abort();
-      if (!abortedByOwner) done(err);
-    };
-    const deadline = setTimeout(() => finish(null), this.hooks.timeoutSeconds * 1000 + this.hooks.graceMs);
-    const query = { ...queryParams, timeoutSeconds: this.hooks.timeoutSeconds, allowWatchBookmarks: true, watch: true };
-    try {
-      const res = await kubeGet(this.kc, path, query, { signal: controller.signal });
-      if (res.statusCode !== 200) throw new KubeHttpError(res.statusCode ?? 0, await readBody(res), path);
-      this.hooks.onEstablished();
-      res.on('error', finish);
-      const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
-      lines.on('line', (line) => this.deliver(line, callback));
-      lines.on('error', finish);
-      lines.on('close', () => finish(null));
-    } catch (err) {
-      finish(err);
-    }
-    return controller;
+  list(namespace?: string): T[] {
+    if (namespace) return [...(this.byNamespace.get(namespace)?.values() ?? [])];
+    const all: T[] = [];
+    for (const objects of this.byNamespace.values()) all.push(...objects.values());
+    return all;
   }
 
-  /** Ends every open watch without reporting it, for an informer that is stopping. */
-  abortAll(): void {
-    for (const controller of this.open) controller.abort();
+  byIndex(key: string): T[] {
+    return [...(this.index.get(key)?.values() ?? [])];
   }
 
-  private deliver(line: string, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void): void {
-    if (!line.trim()) return;
-    try {
-      const event = (this.hooks.parse ?? JSON.parse)(line) as { type: string; object: unknown };
-      callback(event.type, event.object, event);
-    } catch (err) {
-      this.hooks.log.error({ err }, 'dropped a watch event that could not be handled');
-    }
+  set(obj: T): void {
+    const { namespace = '', name = '' } = obj.metadata ?? {};
+    const old = this.get(name, namespace);
+    if (old) this.unindex(old);
+    const objects = this.byNamespace.get(namespace) ?? new Map<string, T>();
+    this.byNamespace.set(namespace, objects);
+    objects.set(name, obj);
+    const key = this.indexBy?.(obj);
+    if (key === undefined) return;
+    const filed = this.index.get(key) ?? new Map<string, T>();
+    this.index.set(key, filed);
+    filed.set(cacheKey(obj), obj);
+  }
+
+  delete(obj: T): T | undefined {
+    const { namespace = '', name = '' } = obj.metadata ?? {};
+    const objects = this.byNamespace.get(namespace);
+    const old = objects?.get(name);
+    if (!objects || !old) return undefined;
+    objects.delete(name);
+    if (objects.size === 0) this.byNamespace.delete(namespace);
+    this.unindex(old);
+    return old;
+  }
+
+  private unindex(obj: T): void {
+    const key = this.indexBy?.(obj);
+    if (key === undefined) return;
+    const filed = this.index.get(key);
+    filed?.delete(cacheKey(obj));
+    if (filed?.size === 0) this.index.delete(key);
   }
 }
 
-/**
- * An informer over client-node's ListWatch (cache, 410 ⇒ relist with deletions of
- * vanished objects, re-watch from the last resourceVersion) that also bounds every
- * watch, restarts after errors with exponential backoff, and lists plain JSON with the
- * label selector applied to the list as well as the watch.
- */
 export function createInformer<T extends KubernetesObject>(options: InformerOptions<T>): Informer<T> {
   const { kc, path, labelSelector, log } = options;
+  const transform = options.transform ?? ((obj: T) => obj);
   const restartDelayMs = options.restartDelayMs ?? 2000;
   const maxRestartDelayMs = options.maxRestartDelayMs ?? 30_000;
+  const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 240;
+  const watchGraceMs = options.watchGraceMs ?? 30_000;
   const list: ListFn<T> =
     options.list ??
-    ((selector) =>
-      kubeGetJSON(kc, path, { labelSelector: selector }, { idleTimeoutMs: options.listTimeoutMs ?? 60_000, parse: options.parse }));
+    ((selector, signal) => kubeGetJSON(kc, path, { labelSelector: selector }, { signal, idleTimeoutMs: options.listTimeoutMs ?? 60_000, parse: options.parse }));
 
-  let running = false;
-  let synced = false;
-  let failures = 0;
-  let restartTimer: NodeJS.Timeout | undefined;
-  let sync = deferred();
-
-  const watch = new BoundedWatch(kc, {
-    timeoutSeconds: options.watchTimeoutSeconds ?? 240,
-    graceMs: options.watchGraceMs ?? 30_000,
-    log,
-    parse: options.parse,
-    onOpening: () => {
-      if (synced) return;
-      synced = true;
-      sync.resolve();
-    },
-    onEstablished: () => {
-      failures = 0;
-    },
-  });
-
-  const listWhileRunning = async (): Promise<KubernetesListObject<T>> => {
-    const result = await list(labelSelector);
-    // ListWatch would open a watch after a list that outlived stop(); make it bail out.
-    if (!running) throw new Error(`informer ${path} stopped during list`);
-    failures = 0;
-    return result;
-  };
-  const lw = new ListWatch<T>(path, watch, listWhileRunning, false, labelSelector);
-
-  const scheduleRestart = (err: unknown) => {
-    // 1.4.0 reports an AbortError when stopped; only restart a running informer, once.
-    if (!running || restartTimer) return;
-    const delayMs = Math.min(restartDelayMs * 2 ** failures, maxRestartDelayMs);
-    failures++;
-    log.warn({ path, err: String(err), delayMs }, 'informer list/watch failed; restarting');
-    restartTimer = setTimeout(() => {
-      restartTimer = undefined;
-      if (running) startListWatch();
-    }, delayMs);
-  };
-  const startListWatch = () => {
-    lw.start().catch(scheduleRestart);
-  };
-  lw.on('error', scheduleRestart);
-
+  const cache = new Cache<T>(options.indexBy);
   const handlers = { add: [] as ObjectHandler<T>[], update: [] as UpdateHandler<T>[], delete: [] as ObjectHandler<T>[] };
-  const previous = new Map<string, T>();
   const dispatch = <A extends unknown[]>(event: string, fns: Array<(...args: A) => void>, ...args: A) => {
     for (const fn of fns) {
       try {
@@ -193,45 +142,167 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
       }
     }
   };
-  lw.on('add', (obj) => {
-    previous.set(cacheKey(obj), obj);
-    dispatch('add', handlers.add, obj);
-  });
-  lw.on('update', (obj) => {
-    const key = cacheKey(obj);
-    const old = previous.get(key);
-    previous.set(key, obj);
+
+  let resourceVersion = '';
+  let synced = false;
+  let sync = deferred();
+  /** Bumped by start() and stop(): a loop of an older run stops at its next step. */
+  let run = 0;
+  let running = false;
+  let current: { abort: AbortController; wake: () => void } | undefined;
+
+  const upsert = (raw: T) => {
+    const obj = transform(raw);
+    const { namespace, name = '' } = obj.metadata ?? {};
+    const old = cache.get(name, namespace);
+    if (!old) {
+      cache.set(obj);
+      dispatch('add', handlers.add, obj);
+      return;
+    }
+    // An unchanged resourceVersion is the same object (a relist repeats what is cached).
+    const rv = old.metadata?.resourceVersion;
+    if (rv !== undefined && rv === obj.metadata?.resourceVersion) return;
+    cache.set(obj);
     dispatch('update', handlers.update, obj, old);
-  });
-  lw.on('delete', (obj) => {
-    previous.delete(cacheKey(obj));
-    dispatch('delete', handlers.delete, obj);
-  });
+  };
+  /** Handlers get the object's last state: the DELETED event's, or for a relist the cached one. */
+  const remove = (obj: T, last: (cached: T) => T) => {
+    const old = cache.delete(obj);
+    if (old) dispatch('delete', handlers.delete, last(old));
+  };
+
+  /** A relist: objects gone from the list are deleted, the rest added or updated. */
+  const replace = (items: T[]) => {
+    const listed = new Set(items.map((o) => cacheKey(o)));
+    for (const obj of cache.list()) if (!listed.has(cacheKey(obj))) remove(obj, (cached) => cached);
+    for (const obj of items) upsert(obj);
+  };
+
+  /** One watch from `resourceVersion`; resolves when it ends cleanly (or is abandoned as dead). */
+  const watchOnce = async (me: number, signal: AbortSignal, onEstablished: () => void): Promise<void> => {
+    const abort = new AbortController();
+    const stop = () => abort.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    const deadline = setTimeout(stop, watchTimeoutSeconds * 1000 + watchGraceMs);
+    try {
+      const query = { resourceVersion, labelSelector, timeoutSeconds: watchTimeoutSeconds, allowWatchBookmarks: true, watch: true };
+      const res = await kubeGet(kc, path, query, { signal: abort.signal });
+      if (res.statusCode !== 200) throw new KubeHttpError(res.statusCode ?? 0, await readBody(res), path);
+      onEstablished();
+      const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
+      await new Promise<void>((resolve, reject) => {
+        // Lines still buffered when a stopped informer aborts the watch are not news to anyone.
+        lines.on('line', (line) => run === me && deliver(line));
+        lines.on('close', resolve);
+        lines.on('error', reject);
+        res.on('error', reject);
+        abort.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    } catch (err) {
+      // An abort (stop(), or the deadline of a watch the server never ended) is a clean end.
+      if (!abort.signal.aborted) throw err;
+    } finally {
+      clearTimeout(deadline);
+      signal.removeEventListener('abort', stop);
+      abort.abort();
+    }
+  };
+
+  const deliver = (line: string) => {
+    if (!line.trim()) return;
+    try {
+      const event = (options.parse ?? JSON.parse)(line) as WatchEvent;
+      const obj = event.object;
+      switch (event.type) {
+        case 'ADDED':
+        case 'MODIFIED':
+          upsert(obj as T);
+          break;
+        case 'DELETED':
+          remove(obj as T, () => transform(obj as T));
+          break;
+        case 'ERROR':
+          // 410: the resourceVersion is too old; the server ends the watch and we relist.
+          if (obj.code === 410) resourceVersion = '';
+          return;
+      }
+      resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
+    } catch (err) {
+      log.error({ err }, 'dropped a watch event that could not be handled');
+    }
+  };
+
+  const sleep = (ms: number, me: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      if (current && run === me) {
+        current.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      }
+    });
+
+  const loop = async (me: number) => {
+    let failures = 0;
+    while (running && run === me) {
+      const abort = new AbortController();
+      current = { abort, wake: () => {} };
+      try {
+        if (!resourceVersion) {
+          const result = await list(labelSelector, abort.signal);
+          if (run !== me) return;
+          replace(result.items ?? []);
+          resourceVersion = result.metadata?.resourceVersion ?? '';
+          failures = 0;
+          if (!synced) {
+            synced = true;
+            sync.resolve();
+          }
+        }
+        await watchOnce(me, abort.signal, () => {
+          failures = 0;
+        });
+      } catch (err) {
+        if (run !== me) return;
+        if ((err as { statusCode?: number }).statusCode === 410) {
+          resourceVersion = '';
+          continue;
+        }
+        const delayMs = Math.min(restartDelayMs * 2 ** failures, maxRestartDelayMs);
+        failures++;
+        log.warn({ path, err: String(err), delayMs }, 'informer list/watch failed; restarting');
+        await sleep(delayMs, me);
+      }
+    }
+  };
 
   return {
     path,
     start() {
       if (!running) {
         running = true;
-        startListWatch();
+        void loop(++run);
       }
       return sync.promise;
     },
     stop() {
       if (!running) return;
       running = false;
-      clearTimeout(restartTimer);
-      restartTimer = undefined;
-      void lw.stop();
-      watch.abortAll();
+      run++;
+      current?.abort.abort();
+      current?.wake();
+      current = undefined;
       if (!synced) {
         sync.reject(new Error(`informer ${path} stopped before its first list`));
         sync = deferred();
       }
     },
     hasSynced: () => synced,
-    list: (namespace) => lw.list(namespace),
-    get: (name, namespace) => lw.get(name, namespace),
+    list: (namespace) => cache.list(namespace),
+    get: (name, namespace) => cache.get(name, namespace),
+    byIndex: (key) => cache.byIndex(key),
     on(event: 'add' | 'update' | 'delete', handler: ObjectHandler<T> | UpdateHandler<T>) {
       (handlers[event] as Array<typeof handler>).push(handler);
     },

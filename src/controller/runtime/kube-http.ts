@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { USER_AGENT } from './user-agent.js';
 
 /**
  * Raw requests to the API server with the kubeconfig's credentials, TLS settings and
@@ -9,9 +9,19 @@ import type { KubeConfig } from '@kubernetes/client-node';
  * status need plain JSON. The one place that opens such a request is `kubeOpen`.
  */
 
+/**
+ * What a request needs of a kubeconfig. client-node's KubeConfig has it, and so has the
+ * operator's own loader (kubeconfig.ts), which avoids loading client-node's generated API.
+ */
+export interface KubeClient {
+  getCurrentCluster(): { server: string } | null;
+  /** Sets CA, client certificate and key, TLS verification and the Authorization header (tokens may rotate: asked per request). */
+  applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
+}
+
 export class KubeHttpError extends Error {
   constructor(
-    /** Read by client-node's ListWatch: 410 means "relist". */
+    /** Read by the informer: 410 means "relist". */
     readonly statusCode: number,
     readonly body: string,
     path: string,
@@ -34,21 +44,60 @@ export interface KubeRequestOptions {
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
-export function kubeGet(kc: KubeConfig, path: string, query: Query, options: KubeRequestOptions = {}): Promise<http.IncomingMessage> {
+export function kubeGet(kc: KubeClient, path: string, query: Query, options: KubeRequestOptions = {}): Promise<http.IncomingMessage> {
   return kubeOpen(kc, 'GET', path, query, options);
+}
+
+// TLS material an agent was made for: a new agent only when the kubeconfig hands out
+// different material (a rotated client certificate), never per request.
+const TLS_FIELDS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const;
+type TLSMaterial = Pick<https.RequestOptions, (typeof TLS_FIELDS)[number]>;
+
+const sameValue = (a: unknown, b: unknown): boolean =>
+  a === b || (Buffer.isBuffer(a) && Buffer.isBuffer(b) ? a.equals(b) : Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameValue(x, b[i])));
+
+const agents = new WeakMap<KubeClient, { tls: TLSMaterial; agent: http.Agent }>();
+
+/**
+ * A keep-alive agent per kubeconfig. client-node's applyToHTTPSOptions makes a new agent
+ * on every call, so each request paid a TCP connect, a TLS handshake and a fresh
+ * SecureContext (parsing the CA) on both ends. Idle sockets are closed after 30 s, well
+ * before the apiserver's 90 s idle timeout.
+ */
+function pooledAgent(kc: KubeClient, protocol: string, opts: https.RequestOptions): http.Agent {
+  const tls = Object.fromEntries(TLS_FIELDS.map((k) => [k, opts[k]])) as TLSMaterial;
+  const cached = agents.get(kc);
+  if (cached && TLS_FIELDS.every((k) => sameValue(cached.tls[k], tls[k]))) return cached.agent;
+  cached?.agent.destroy();
+  const options = { keepAlive: true, timeout: 30_000, scheduling: 'lifo' as const };
+  const agent = protocol === 'https:' ? new https.Agent({ ...options, ...tls }) : new http.Agent(options);
+  agents.set(kc, { tls, agent });
+  return agent;
+}
+
+/**
+ * URL and request options (credentials, pooled agent, User-Agent) for a request to the
+ * API server at `path`; for callers that send the request themselves (the PD service proxy).
+ */
+export async function kubeRequestOptions(kc: KubeClient, path: string, query: Query = {}): Promise<{ url: URL; options: https.RequestOptions }> {
+  const url = kubeURL(kc, path, query);
+  const options: https.RequestOptions = { headers: { Accept: 'application/json' } };
+  await kc.applyToHTTPSOptions(options);
+  options.agent = pooledAgent(kc, url.protocol, options);
+  for (const k of TLS_FIELDS) delete options[k];
+  options.headers = { ...options.headers, 'User-Agent': USER_AGENT };
+  return { url, options };
 }
 
 /** Opens a request and resolves with the response as soon as its headers arrive. */
 export async function kubeOpen(
-  kc: KubeConfig,
+  kc: KubeClient,
   method: string,
   path: string,
   query: Query,
   options: KubeRequestOptions = {},
 ): Promise<http.IncomingMessage> {
-  const url = kubeURL(kc, path, query);
-  const requestOptions: https.RequestOptions = { method, headers: { Accept: 'application/json' } };
-  await kc.applyToHTTPSOptions(requestOptions);
+  const { url, options: requestOptions } = await kubeRequestOptions(kc, path, query);
   const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   if (payload !== undefined) {
     requestOptions.headers = {
@@ -58,17 +107,24 @@ export async function kubeOpen(
     };
   }
   const transport = url.protocol === 'https:' ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = transport.request(url, { ...requestOptions, signal: options.signal }, resolve);
-    req.on('error', reject);
-    if (options.idleTimeoutMs) {
-      req.setTimeout(options.idleTimeoutMs, () => req.destroy(new Error(`${method} ${path}: no response for ${options.idleTimeoutMs} ms`)));
-    }
-    req.end(payload);
-  });
+  const send = (retry: boolean): Promise<http.IncomingMessage> =>
+    new Promise((resolve, reject) => {
+      const req = transport.request(url, { ...requestOptions, method, signal: options.signal }, resolve);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed just as it was reused: the request never
+        // reached the server, so sending it once more on a fresh connection is safe.
+        if (retry && req.reusedSocket && err.code === 'ECONNRESET') resolve(send(false));
+        else reject(err);
+      });
+      if (options.idleTimeoutMs) {
+        req.setTimeout(options.idleTimeoutMs, () => req.destroy(new Error(`${method} ${path}: no response for ${options.idleTimeoutMs} ms`)));
+      }
+      req.end(payload);
+    });
+  return send(true);
 }
 
-export async function kubeGetJSON<T>(kc: KubeConfig, path: string, query: Query, options: KubeRequestOptions = {}): Promise<T> {
+export async function kubeGetJSON<T>(kc: KubeClient, path: string, query: Query, options: KubeRequestOptions = {}): Promise<T> {
   const res = await kubeGet(kc, path, query, options);
   const body = await readBody(res);
   if (res.statusCode !== 200) throw new KubeHttpError(res.statusCode ?? 0, body, path);
@@ -81,7 +137,7 @@ export async function readBody(res: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function kubeURL(kc: KubeConfig, path: string, query: Query): URL {
+function kubeURL(kc: KubeClient, path: string, query: Query): URL {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   // Concatenated, not resolved: a server URL may carry a path prefix (e.g. behind a proxy).

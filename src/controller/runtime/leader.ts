@@ -1,18 +1,9 @@
-import {
-  type ConfigurationOptions,
-  CoordinationV1Api,
-  type KubeConfig,
-  Observable,
-  type RequestContext,
-  type ResponseContext,
-  type V1Lease,
-  type V1LeaseSpec,
-  V1MicroTime,
-} from '@kubernetes/client-node';
+import type { V1Lease, V1LeaseSpec } from '@kubernetes/client-node';
+import { type KubeClient, kubeOpen, readBody } from './kube-http.js';
 import type { Logger } from './log.js';
 
 export interface LeaderElectorOptions {
-  kc: KubeConfig;
+  kc: KubeClient;
   namespace: string;
   /** Name of the coordination.k8s.io Lease. */
   name: string;
@@ -37,9 +28,10 @@ export interface LeaderElectorOptions {
  * create it if missing, follow while another holder's lease is unexpired, otherwise
  * write ourselves in with the read resourceVersion so a concurrent writer gets a 409.
  * Expiry compares the holder's renewTime with our clock, so clocks must roughly agree.
+ * Three plain JSON requests: client-node's typed CoordinationV1Api would load its whole
+ * generated API (about 60 MiB of RSS) for them.
  */
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
   private readonly leaseDurationSeconds: number;
   private readonly renewIntervalMs: number;
   private readonly renewDeadlineMs: number;
@@ -49,7 +41,6 @@ export class LeaderElector {
   private observedHolder: string | undefined;
 
   constructor(private readonly options: LeaderElectorOptions) {
-    this.api = options.kc.makeApiClient(CoordinationV1Api);
     this.leaseDurationSeconds = options.leaseDurationSeconds ?? 15;
     this.renewIntervalMs = options.renewIntervalMs ?? 5000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? (this.leaseDurationSeconds * 1000 * 2) / 3;
@@ -84,11 +75,11 @@ export class LeaderElector {
   /** True when this candidate holds the lease after the call. */
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.options;
-    const now = new V1MicroTime(Date.now());
+    const now = microTime(Date.now());
     const lease = await this.readLease();
     if (!lease) {
-      const fresh = this.spec(now, undefined);
-      return this.write(() => this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: fresh } }, this.timeout()));
+      const body = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: this.spec(now, undefined) };
+      return this.write('POST', leasePath(namespace), body);
     }
     const held = lease.spec ?? {};
     if (held.holderIdentity && held.holderIdentity !== identity && !this.expired(held)) {
@@ -96,10 +87,10 @@ export class LeaderElector {
       return false;
     }
     lease.spec = this.spec(now, held);
-    return this.write(() => this.api.replaceNamespacedLease({ namespace, name, body: lease }, this.timeout()));
+    return this.write('PUT', leasePath(namespace, name), lease);
   }
 
-  private spec(now: V1MicroTime, held: V1LeaseSpec | undefined): V1LeaseSpec {
+  private spec(now: string, held: WireLeaseSpec | undefined): WireLeaseSpec {
     const takeover = held?.holderIdentity !== this.options.identity;
     return {
       holderIdentity: this.options.identity,
@@ -111,9 +102,8 @@ export class LeaderElector {
   }
 
   /** The holder let the lease run out: no renewal within its leaseDurationSeconds. */
-  private expired(spec: V1LeaseSpec): boolean {
-    // client-node 1.4.0 leaves MicroTime fields as the wire strings despite the Date type.
-    const renewed = spec.renewTime ? new Date(spec.renewTime as Date | string).getTime() : Number.NaN;
+  private expired(spec: WireLeaseSpec): boolean {
+    const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : Number.NaN;
     if (Number.isNaN(renewed)) return true;
     return renewed + (spec.leaseDurationSeconds ?? this.leaseDurationSeconds) * 1000 < Date.now();
   }
@@ -157,53 +147,49 @@ export class LeaderElector {
   private async release(): Promise<void> {
     const lease = await this.readLease();
     if (!lease?.spec || lease.spec.holderIdentity !== this.options.identity) return;
-    const now = new V1MicroTime(Date.now());
+    const now = microTime(Date.now());
     lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now };
     const { namespace, name } = this.options;
-    await this.api.replaceNamespacedLease({ namespace, name, body: lease }, this.timeout());
+    if (!(await this.write('PUT', leasePath(namespace, name), lease))) throw new Error('the lease changed while it was being released');
   }
 
-  private async readLease(): Promise<V1Lease | undefined> {
+  private async readLease(): Promise<WireLease | undefined> {
     const { namespace, name } = this.options;
-    try {
-      return await this.api.readNamespacedLease({ namespace, name }, this.timeout());
-    } catch (err) {
-      if (httpCode(err) === 404) return undefined;
-      throw err;
-    }
+    const res = await this.request('GET', leasePath(namespace, name));
+    if (res.status === 404) return undefined;
+    return JSON.parse(res.body) as WireLease;
   }
 
-  /** Runs a create/replace; a 409 means another candidate wrote first. */
-  private async write(request: () => Promise<V1Lease>): Promise<boolean> {
-    try {
-      await request();
-      return true;
-    } catch (err) {
-      if (httpCode(err) === 409) return false;
-      throw err;
-    }
+  /** A create or replace; false on 409, when another candidate wrote first. */
+  private async write(method: 'POST' | 'PUT', path: string, body: WireLease): Promise<boolean> {
+    const res = await this.request(method, path, body);
+    return res.status !== 409;
   }
 
-  /** Bounds each request so a silent apiserver connection cannot stall the loop. */
-  private timeout(): ConfigurationOptions {
-    const ms = Math.min(this.renewIntervalMs, this.renewDeadlineMs);
-    return {
-      middleware: [
-        {
-          pre: (ctx: RequestContext) => {
-            ctx.setSignal(AbortSignal.timeout(ms));
-            return new Observable(Promise.resolve(ctx));
-          },
-          post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
-        },
-      ],
-      middlewareMergeStrategy: 'append',
-    };
+  /**
+   * One Lease request, bounded so a silent apiserver connection cannot stall the loop.
+   * Resolves with 2xx, 404 and 409 answers; anything else is an error.
+   */
+  private async request(method: string, path: string, body?: WireLease): Promise<{ status: number; body: string }> {
+    const signal = AbortSignal.timeout(Math.min(this.renewIntervalMs, this.renewDeadlineMs));
+    const res = await kubeOpen(this.options.kc, method, path, {}, { signal, body });
+    const text = await readBody(res);
+    const status = res.statusCode ?? 0;
+    if ((status >= 200 && status < 300) || status === 404 || status === 409) return { status, body: text };
+    throw new Error(`${method} ${path}: HTTP ${status}: ${text.slice(0, 300)}`);
   }
 }
 
-function httpCode(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number' ? err.code : undefined;
+/** A Lease as JSON: MicroTime fields are strings on the wire. */
+type WireLeaseSpec = Omit<V1LeaseSpec, 'acquireTime' | 'renewTime'> & { acquireTime?: string; renewTime?: string };
+type WireLease = Omit<V1Lease, 'spec'> & { spec?: WireLeaseSpec };
+
+const leasePath = (namespace: string, name?: string) =>
+  `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases${name ? `/${encodeURIComponent(name)}` : ''}`;
+
+/** metav1.MicroTime: RFC 3339 with exactly six fractional digits, as the apiserver writes it. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -74,6 +74,8 @@ export async function startTestOperator(opts: {
   namespace?: string;
   /** Where the operator logs; silent unless TEST_OPERATOR_LOG names a level. */
   log?: pino.Logger;
+  /** How often every cluster is reconciled whatever happens (the operator's default is 5 minutes). */
+  resyncMs?: number;
 }): Promise<TestOperator> {
   await installOperatorPrerequisites();
   const sa = await createServiceAccountKubeconfig(OPERATOR_NAMESPACE, OPERATOR_NAME);
@@ -87,6 +89,7 @@ export async function startTestOperator(opts: {
       : undefined,
     steadyRequeueMs: 3000,
     busyRequeueMs: 1000,
+    resyncMs: opts.resyncMs,
   });
   return Object.assign(handle, { username: sa.username });
 }

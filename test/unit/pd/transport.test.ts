@@ -12,6 +12,7 @@ import {
   serviceProxyTransport,
 } from '../../../src/controller/pd/client.js';
 import { PDError } from '../../../src/controller/pd/json.js';
+import { USER_AGENT } from '../../../src/controller/runtime/user-agent.js';
 
 interface Seen {
   method?: string;
@@ -112,6 +113,26 @@ describe('serviceProxyTransport', () => {
     const transport = serviceProxyTransport(kubeConfigFor(base, 't'), 'ns', 'basic-pd', 2379);
     const err = await transport('/pd/api/v1/health', { method: 'GET', timeoutMs: 200 }).catch((e: unknown) => e);
     expect((err as PDError).kind).toBe('Timeout');
+  });
+});
+
+describe('both transports', () => {
+  it('name the operator and its version in the User-Agent, and reuse connections', async () => {
+    const agents: Array<string | undefined> = [];
+    let connections = 0;
+    const server = http.createServer((req, res) => {
+      agents.push(req.headers['user-agent']);
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('[]');
+    });
+    server.on('connection', () => connections++);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const direct = directTransport(base);
+    const proxied = serviceProxyTransport(kubeConfigFor(base, 't'), 'ns', 'basic-pd', 2379);
+    for (const send of [direct, direct, proxied, proxied]) await send('/pd/api/v1/health', { method: 'GET', timeoutMs: 2000 });
+    expect(agents).toEqual(Array(4).fill(USER_AGENT));
+    expect(connections).toBe(2);
   });
 });
 

@@ -40,6 +40,9 @@ class FakeInformer implements Informer<Obj> {
   get(name: string, namespace?: string) {
     return this.objects.get(`${namespace}/${name}`);
   }
+  byIndex() {
+    return [];
+  }
   on(event: 'add' | 'update' | 'delete', handler: (obj: Obj, old?: Obj) => void) {
     this.handlers[event].push(handler);
   }

@@ -272,6 +272,55 @@ describe('createInformer', () => {
     expect(inf.hasSynced()).toBe(false);
   });
 
+  it('caches what the transform keeps, from the list and from watch events alike', async () => {
+    collection.upsert({ ...configMap('listed', { v: '1' }), metadata: { ...configMap('listed').metadata, managedFields: [{ manager: 'x' }] } } as ConfigMap);
+    const strip = (o: KubernetesObject): KubernetesObject => {
+      const { managedFields: _, ...metadata } = o.metadata ?? {};
+      return { ...o, metadata };
+    };
+    const inf = informer({ transform: strip });
+    const updates: Array<[KubernetesObject, KubernetesObject | undefined]> = [];
+    inf.on('update', (o, old) => updates.push([o, old]));
+    await inf.start();
+    expect(inf.get('listed', 'ns')?.metadata).not.toHaveProperty('managedFields');
+    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+    collection.upsert({ ...configMap('listed', { v: '2' }), metadata: { ...configMap('listed').metadata, managedFields: [{ manager: 'y' }] } } as ConfigMap);
+    await vi.waitFor(() => expect(updates).toHaveLength(1));
+    const [obj, old] = updates[0]!;
+    expect(obj.metadata).not.toHaveProperty('managedFields');
+    expect(old?.metadata).not.toHaveProperty('managedFields');
+    expect((obj as ConfigMap).data).toEqual({ v: '2' });
+    expect(inf.get('listed', 'ns')).toBe(obj);
+  });
+
+  it('keeps the secondary index current through updates, deletes and relists', async () => {
+    collection.upsert(configMap('a', {}, { app: 'tikv', cluster: 'one' }));
+    collection.upsert(configMap('b', {}, { app: 'tikv', cluster: 'one' }));
+    const inf = informer({ indexBy: (o) => o.metadata?.labels?.cluster });
+    const indexed = (key: string) => inf.byIndex(key).map((o) => o.metadata?.name).sort();
+    await inf.start();
+    expect(indexed('one')).toEqual(['a', 'b']);
+    await vi.waitFor(() => expect(collection.openWatches()).toBe(1));
+
+    collection.upsert(configMap('b', {}, { app: 'tikv', cluster: 'two' }));
+    await vi.waitFor(() => expect(indexed('two')).toEqual(['b']));
+    expect(indexed('one')).toEqual(['a']);
+    collection.remove('b', 'ns');
+    await vi.waitFor(() => expect(indexed('two')).toEqual([]));
+
+    collection.removeQuietly('a', 'ns');
+    collection.expireWatches();
+    await vi.waitFor(() => expect(indexed('one')).toEqual([]));
+    expect(inf.list()).toEqual([]);
+  });
+
+  it('names the operator in the User-Agent of every list and watch', async () => {
+    await informer().start();
+    await vi.waitFor(() => expect(server.requestsTo(PATH).watches).toHaveLength(1));
+    const { lists, watches } = server.requestsTo(PATH);
+    for (const r of [...lists, ...watches]) expect(r.userAgent).toMatch(/^tikv-operator\/\d+\.\d+\.\d+ \(/);
+  });
+
   it('keeps delivering events when a handler throws', async () => {
     const inf = informer();
     const seen: string[] = [];

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import { describe, expect, it, vi } from 'vitest';
 import { createMetrics } from '../../../src/controller/metrics.js';
 
 /** The value of one sample line, e.g. `name{a="b"} 3`. */
@@ -42,5 +43,17 @@ describe('createMetrics', () => {
     expect(textA).toMatch(/^process_resident_memory_bytes \d+/m);
     expect(sample(textA, 'tikv_operator_reconcile_errors_total{controller="x"}')).toBe(1);
     expect(sample(textB, 'tikv_operator_reconcile_errors_total{controller="x"}')).toBeUndefined();
+  });
+
+  it('samples the event-loop lag once a second, not every 10 ms, so an idle process stays idle', () => {
+    // prom-client requires perf_hooks itself: spy on that same CommonJS module object.
+    const perfHooks = createRequire(import.meta.url)('node:perf_hooks') as typeof import('node:perf_hooks');
+    const spy = vi.spyOn(perfHooks, 'monitorEventLoopDelay');
+    try {
+      createMetrics();
+      expect(spy).toHaveBeenCalledWith(expect.objectContaining({ resolution: 1000 }));
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

@@ -12,6 +12,7 @@ export interface RecordedRequest {
   method: string;
   path: string;
   query: URLSearchParams;
+  userAgent?: string;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: string) => void;
@@ -22,9 +23,12 @@ export class StubApiServer {
   private readonly server = http.createServer((req, res) => this.dispatch(req, res));
   private readonly sockets = new Set<import('node:net').Socket>();
   private port = 0;
+  /** TCP connections accepted so far. */
+  connections = 0;
 
   constructor() {
     this.server.on('connection', (socket) => {
+      this.connections++;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
@@ -69,7 +73,7 @@ export class StubApiServer {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      this.requests.push({ method: req.method ?? '', path: url.pathname, query: url.searchParams });
+      this.requests.push({ method: req.method ?? '', path: url.pathname, query: url.searchParams, userAgent: req.headers['user-agent'] });
       const route = this.routes.find((r) => r.method === req.method && r.pattern.test(url.pathname));
       if (!route) {
         sendStatus(res, 404, 'NotFound', `no route for ${req.method} ${url.pathname}`);

@@ -1,0 +1,48 @@
+// What the informer caches keep of each object: only what the operator reads, as a
+// controller-runtime cache transform does. metadata.managedFields (the server-side apply
+// bookkeeping of every field manager, often larger than the object itself) is read by
+// nobody here; of a Pod, the reconciler reads only its identity, labels, timestamps, Ready
+// condition (rolling updates), scheduling gates (admission) and node, so the rest of the
+// spec and the container statuses are dropped. A read of another Pod field needs that
+// field kept here first (test/unit/cache.test.ts pins what is kept).
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+type Meta = NonNullable<KubernetesObject['metadata']>;
+
+/** The object without metadata.managedFields (a new object; the input is not changed). */
+export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (!obj.metadata?.managedFields) return obj;
+  const { managedFields: _, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
+}
+
+const POD_METADATA = ['name', 'namespace', 'uid', 'resourceVersion', 'labels', 'ownerReferences', 'creationTimestamp', 'deletionTimestamp'] as const;
+
+interface PodLike extends KubernetesObject {
+  spec?: { schedulingGates?: Array<{ name?: string }>; nodeName?: string };
+  status?: { phase?: string; conditions?: Array<{ type?: string; status?: string }> };
+}
+
+/** A Pod as the reconciler reads it: identity, labels, timestamps, gates, node, phase and conditions. */
+export function podSummary<T extends PodLike>(pod: T): T {
+  const metadata: Partial<Meta> = {};
+  for (const key of POD_METADATA) {
+    const value = pod.metadata?.[key];
+    if (value !== undefined) (metadata as Record<string, unknown>)[key] = value;
+  }
+  const spec = pod.spec && {
+    ...(pod.spec.schedulingGates ? { schedulingGates: pod.spec.schedulingGates.map(({ name }) => ({ name })) } : {}),
+    ...(pod.spec.nodeName !== undefined ? { nodeName: pod.spec.nodeName } : {}),
+  };
+  const status = pod.status && {
+    ...(pod.status.phase !== undefined ? { phase: pod.status.phase } : {}),
+    ...(pod.status.conditions ? { conditions: pod.status.conditions.map(({ type, status }) => ({ type, status })) } : {}),
+  };
+  return {
+    ...(pod.apiVersion !== undefined ? { apiVersion: pod.apiVersion } : {}),
+    ...(pod.kind !== undefined ? { kind: pod.kind } : {}),
+    metadata,
+    ...(spec ? { spec } : {}),
+    ...(status ? { status } : {}),
+  } as T;
+}
