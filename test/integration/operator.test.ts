@@ -141,7 +141,7 @@ describe('operator on a real control plane and PD', () => {
 
   it('reports a store that stops heartbeating within 15 s of PD noticing, with a condition that names it', async () => {
     const { ns, name, standins: s } = await readyCluster('heartbeat');
-    const store = s.get(2)!;
+    const store = await s.running(2);
     store.pauseHeartbeats();
     const pdClient = new HttpPDClient(directTransport(getEnv().pdURLs[0]!));
     await waitFor(

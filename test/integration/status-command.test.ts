@@ -93,8 +93,7 @@ describe('tikv-operator status', () => {
   });
 
   it('shows a degraded cluster: the silent store Disconnected in PD, Degraded naming it, and why it is not Ready', async () => {
-    const store = standins.get(2);
-    if (!store) throw new Error('no stand-in behind basic-tikv-2');
+    const store = await standins.running(2);
     store.pauseHeartbeats();
     try {
       await waitForCluster(ns, name, 'Degraded=True', (c) => condition(c, 'Degraded')?.status === 'True', 60_000);

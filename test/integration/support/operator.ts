@@ -228,6 +228,15 @@ export class TiKVStandins {
     return this.stores.get(tikvPodName(this.cluster, ordinal))?.standin;
   }
 
+  /**
+   * The stand-in behind a TiKV pod, once it has one. PD can list the store Up (and the
+   * cluster turn Ready) a moment before its registration call returns here, so a test
+   * that acts on a store right after Ready waits for it instead of reading get().
+   */
+  running(ordinal: number, timeoutMs = 30_000): Promise<StoreStandin> {
+    return waitFor(`a store stand-in behind ${tikvPodName(this.cluster, ordinal)}`, async () => this.get(ordinal), { timeoutMs, intervalMs: 100 });
+  }
+
   count(): number {
     return this.stores.size;
   }
