@@ -145,23 +145,33 @@ export async function stopOperatorPod(kc: KubeConfig, timeoutMs = 90_000): Promi
   const pods = await kubeJSON<{ items: Pod[] }>(kc, { method: 'GET', path: `${podsPath}?labelSelector=${encodeURIComponent(selector)}` });
   const pod = pods.items.find((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp);
   if (!pod) throw new Error(`no Running operator pod in ${OPERATOR_NAMESPACE}`);
+  let last: Pod = pod;
   let lastExit: number | null = null;
   let abort: AbortController | undefined;
+  let stopped = false;
   const gone = new Promise<void>((resolve, reject) => {
-    new Watch(kc)
-      .watch(
-        podsPath,
-        { fieldSelector: `metadata.name=${pod.metadata.name}`, resourceVersion: pod.metadata.resourceVersion },
-        (type, obj: Pod) => {
-          const t = obj.status?.containerStatuses?.find((c) => c.name === 'operator')?.state?.terminated;
-          if (t) lastExit = t.exitCode;
-          if (type === 'DELETED') resolve();
-        },
-        (err) => (err ? reject(err) : undefined),
-      )
-      .then((a) => {
-        abort = a;
-      }, reject);
+    // The apiserver may end a watch at any time without an error: go on from the last
+    // state seen, so the pod's DELETED event cannot fall between two watches.
+    const watch = () =>
+      new Watch(kc)
+        .watch(
+          podsPath,
+          { fieldSelector: `metadata.name=${pod.metadata.name}`, resourceVersion: last.metadata.resourceVersion },
+          (type, obj: Pod) => {
+            last = obj;
+            const t = obj.status?.containerStatuses?.find((c) => c.name === 'operator')?.state?.terminated;
+            if (t) lastExit = t.exitCode;
+            if (type === 'DELETED') resolve();
+          },
+          (err) => {
+            if (err) reject(err);
+            else if (!stopped) watch();
+          },
+        )
+        .then((a) => {
+          abort = a;
+        }, reject);
+    watch();
   });
   // Aborting the watch below may end it with an error nobody waits for any more.
   gone.catch(() => {});
@@ -169,9 +179,15 @@ export async function stopOperatorPod(kc: KubeConfig, timeoutMs = 90_000): Promi
   try {
     await Promise.race([
       gone,
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`operator pod ${pod.metadata.name} still there after ${timeoutMs / 1000} s`)), timeoutMs)),
+      new Promise((_, reject) =>
+        setTimeout(() => {
+          const state = { deletionTimestamp: last.metadata.deletionTimestamp, phase: last.status?.phase, containers: last.status?.containerStatuses };
+          reject(new Error(`operator pod ${pod.metadata.name} still there after ${timeoutMs / 1000} s; last seen: ${JSON.stringify(state)}`));
+        }, timeoutMs),
+      ),
     ]);
   } finally {
+    stopped = true;
     abort?.abort();
   }
   return lastExit;
