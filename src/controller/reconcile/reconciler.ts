@@ -209,6 +209,7 @@ export class TikvClusterReconciler {
     this.lastRolled.delete(`${key}/tikv`);
     this.lastReconcileError.delete(key);
     this.lastDowngrade.delete(key);
+    this.lastApplyError.delete(key);
   }
 
   private async reconcileCluster(key: string, raw: TikvClusterObject, ref: ClusterRef, log: Logger): Promise<ReconcileResult> {
@@ -400,7 +401,12 @@ export class TikvClusterReconciler {
       if (tikvRoll && evicted && view) {
         await this.removeEvictions(pdClient, key, evictionsToRemove(name, evicted, view, tikvRoll.keepEvicted), waits, log);
       }
-      await this.runRollSteps(key, pdClient, target, waits, log, { pd: pdRoll, tikv: tikvRoll });
+      // A partition the apiserver refused lets no pod be replaced.
+      const refused = (sts: string) => applyErrors.some((e) => e.startsWith(`StatefulSet/${sts}:`));
+      await this.runRollSteps(key, pdClient, target, waits, log, {
+        pd: refused(n.pdStatefulSet) ? { ...pdRoll, rolls: undefined } : pdRoll,
+        tikv: tikvRoll && refused(n.tikvStatefulSet) ? { ...tikvRoll, rolls: undefined } : tikvRoll,
+      });
     }
 
     // step: status
