@@ -12,10 +12,7 @@ export const STEPS = ['validate', 'observe', 'scale', 'roll', 'apply', 'act', 's
 export type Step = (typeof STEPS)[number];
 
 /** Something a step waits for, for the Progressing condition. */
-export interface Wait {
-  reason: string;
-  message: string;
-}
+export type { Wait } from '../status/assemble.js';
 
 /** One reconcile of one cluster: what every step reads, writes and remembers through. */
 export interface Pass {

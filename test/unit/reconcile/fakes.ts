@@ -641,6 +641,12 @@ export const silentLog: Logger = {
   child: () => silentLog,
 };
 
+/** A logger that keeps every entry's fields (with its bindings) and message. */
+export function recordingLog(into: Array<Record<string, unknown>>, bindings: Record<string, unknown> = {}): Logger {
+  const at = (level: string) => (obj: Record<string, unknown>, msg?: string) => void into.push({ ...bindings, ...obj, level, msg });
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (more) => recordingLog(into, { ...bindings, ...more }) };
+}
+
 export interface StatusWrite {
   key: ClusterRef;
   live: TikvClusterStatus | undefined;
@@ -671,6 +677,8 @@ export class World {
   /** Thrown by the next status writes (then cleared), e.g. a 404 for a cluster just deleted. */
   statusWriteError: Error | undefined;
   reconciler: TikvClusterReconciler;
+  /** Every log entry of the reconciler, fields and message. */
+  readonly logged: Array<Record<string, unknown>> = [];
   /** Aborted: this process lost its Lease, and the reconciler's writes refuse. */
   readonly leading = new AbortController();
 
@@ -720,7 +728,7 @@ export class World {
     return new TikvClusterReconciler({
       reads,
       writes: guardWrites(writes, this.leading.signal),
-      log: silentLog,
+      log: recordingLog(this.logged),
       now: () => new Date(this.nowMs),
       steadyRequeueMs: STEADY_MS,
       busyRequeueMs: BUSY_MS,
