@@ -81,11 +81,6 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       createInformer<T>({ kc: opts.kc, path: path(kind), transform: withoutManagedFields, log: log.child({ informer: kind }), ...extra });
     // Exact integers: spec.*.config values beyond 2^53 reach the rendered TOML as written.
     const clusters = informer<TikvClusterObject>(KIND, { parse: parseExactJSON });
-    // No finalizer holds a deleted TikvCluster back: its informer delete is the moment to say what stays.
-    clusters.on('delete', (obj) => {
-      const { name = '', namespace = '', uid } = obj.metadata ?? {};
-      void events.emit({ apiVersion: API_VERSION, kind: KIND, name, namespace, uid }, 'Normal', 'PVCsRetained', pvcsRetainedMessage(namespace, name));
-    });
     const ownedInformer = <K extends OwnedKind>(kind: K) => informer<OwnedKinds[K]>(kind, { labelSelector: MANAGED_SELECTOR });
     const owned: { [K in OwnedKind]: Informer<OwnedKinds[K]> } = {
       StatefulSet: ownedInformer('StatefulSet'),
@@ -115,10 +110,18 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       writeStatus: (key, live, desired) => writeStatus(opts.kc, key, live, desired),
       pd,
     });
+    // Every write, Events included, refuses once this process stops leading.
+    const writes = guardWrites(io.writes, abort.signal);
+    // No finalizer holds a deleted TikvCluster back: its informer delete is the moment to say what stays.
+    clusters.on('delete', (obj) => {
+      const { name = '', namespace = '', uid } = obj.metadata ?? {};
+      void writes
+        .emit({ apiVersion: API_VERSION, kind: KIND, name, namespace, uid }, 'Normal', 'PVCsRetained', pvcsRetainedMessage(namespace, name))
+        .catch((err) => log.warn({ err: String(err) }, 'did not record the PVCsRetained Event'));
+    });
     const reconciler = new TikvClusterReconciler({
       reads: io.reads,
-      // Every write, Events included, refuses once this process stops leading.
-      writes: guardWrites(io.writes, abort.signal),
+      writes,
       log,
       steadyRequeueMs: opts.steadyRequeueMs,
       busyRequeueMs: opts.busyRequeueMs,
