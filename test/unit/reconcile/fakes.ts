@@ -22,7 +22,9 @@ import type {
   PDWrites,
 } from '../../../src/controller/pd/client.js';
 import { PDError } from '../../../src/controller/pd/json.js';
-import { composeIO, guardWrites, type ObjectCache } from '../../../src/controller/reconcile/io.js';
+import { composeIO, type Guarded, guardWrites, type ObjectCache, type Reads, type Writes } from '../../../src/controller/reconcile/io.js';
+import { Memory } from '../../../src/controller/reconcile/memory.js';
+import type { Pass } from '../../../src/controller/reconcile/steps.js';
 import { TikvClusterReconciler } from '../../../src/controller/reconcile/reconciler.js';
 import type { ClusterRef } from '../../../src/controller/ref.js';
 import type { Logger } from '../../../src/controller/runtime/log.js';
@@ -693,7 +695,8 @@ export class World {
     this.reconciler = this.newReconciler();
   }
 
-  private newReconciler(): TikvClusterReconciler {
+  /** The reads and guarded writes over the fakes, as the operator composes its own. */
+  io(): { reads: Reads; writes: Guarded<Writes> } {
     const { reads, writes } = composeIO({
       cache: this.store,
       claims: this.claims,
@@ -725,9 +728,35 @@ export class World {
         return { reads: this.pd, writes: this.pd };
       },
     });
+    return { reads, writes: guardWrites(writes, this.leading.signal) };
+  }
+
+  /**
+   * One pass over the cluster in the cache, as reconcile() hands it to each step, with a
+   * memory of its own (`memory` to carry one across passes): for a step's own test.
+   */
+  pass(memory = new Memory(this.nowMs).of(KEY)): Pass {
+    const raw = this.store.cluster(NS, NAME);
+    if (!raw) throw new Error('no cluster in the cache');
+    const { reads, writes } = this.io();
+    return {
+      key: KEY,
+      ref: { namespace: NS, name: NAME },
+      raw,
+      reads,
+      writes,
+      memory,
+      log: recordingLog(this.logged),
+      now: new Date(this.nowMs),
+      target: { apiVersion: API_VERSION, kind: KIND, name: NAME, namespace: NS, uid: raw.metadata.uid },
+    };
+  }
+
+  private newReconciler(): TikvClusterReconciler {
+    const { reads, writes } = this.io();
     return new TikvClusterReconciler({
       reads,
-      writes: guardWrites(writes, this.leading.signal),
+      writes,
       log: recordingLog(this.logged),
       now: () => new Date(this.nowMs),
       steadyRequeueMs: STEADY_MS,
