@@ -93,8 +93,10 @@ describe('step roll', () => {
     const { rolled } = await planned(w);
     expect(rolled?.downgrade?.keep).toBe('v8.5.5');
     expect(rolled?.waits).toEqual([{ reason: rolled?.downgrade?.reason, message: rolled?.downgrade?.message }]);
-    const image = (rolled?.desired.find((o) => o.kind === 'StatefulSet' && o.metadata.name === n.tikvStatefulSet)?.spec as { template: { spec: { containers: Array<{ image: string }> } } })
-      .template.spec.containers[0]?.image;
+    const spec = rolled?.desired.find((o) => o.kind === 'StatefulSet' && o.metadata.name === n.tikvStatefulSet)?.spec as
+      | { template: { spec: { containers: Array<{ image: string }> } } }
+      | undefined;
+    const image = spec?.template.spec.containers[0]?.image;
     expect(image).toBe('pingcap/tikv:v8.5.5');
   });
 });
