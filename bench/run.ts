@@ -31,7 +31,7 @@ import { OPERATOR_NAME, OPERATOR_NAMESPACE } from '../src/charts/operator.js';
 import { Applier } from '../src/controller/kube/apply.js';
 import { kubeJSON } from '../src/controller/kube/raw.js';
 import { resourcePath } from '../src/controller/kube/resources.js';
-import { PD_URL_TEMPLATE_ENV } from '../src/controller/pd/client.js';
+import { PD_URL_TEMPLATE_ENV } from '../src/controller/pd/resolve.js';
 import { REPO_ROOT } from '../test/env/binaries.js';
 import { newNamespace, useEnv } from '../test/env/context.js';
 import { startTestEnv } from '../test/env/index.js';
@@ -44,8 +44,8 @@ import {
   getCluster,
   installOperatorPrerequisites,
   patchSpec,
-  type TikvClusterObj,
   TiKVStandins,
+  type TikvClusterObj,
   waitForCluster,
 } from '../test/integration/support/operator.js';
 import { AuditReader, cpuSeconds, isWrite, loadAverage, median, type PDMode, PDRouter, percentile, rssMiB, StatusChanges, sleep } from './support.js';

@@ -2,6 +2,10 @@
 // docs apply. Kept here (not in charts) because the CRD's name-length rule is derived
 // from them and the controller looks objects up by them.
 
+/** The ports PD and TiKV listen on (the charts' containers and Services, and every URL below). */
+export const PD_PORTS = { client: 2379, peer: 2380 } as const;
+export const TIKV_PORTS = { server: 20160, status: 20180 } as const;
+
 export const names = (cluster: string) => ({
   pdStatefulSet: `${cluster}-pd`,
   pdClientService: `${cluster}-pd`,
@@ -24,14 +28,14 @@ export const tikvPvcName = (cluster: string, ordinal: number) => `tikv-${cluster
 export const podFqdn = (pod: string, peerService: string, namespace: string) => `${pod}.${peerService}.${namespace}.svc`;
 
 export const pdClientURL = (cluster: string, namespace: string, ordinal: number) =>
-  `http://${podFqdn(pdPodName(cluster, ordinal), names(cluster).pdPeerService, namespace)}:2379`;
+  `http://${podFqdn(pdPodName(cluster, ordinal), names(cluster).pdPeerService, namespace)}:${PD_PORTS.client}`;
 export const pdPeerURL = (cluster: string, namespace: string, ordinal: number) =>
-  `http://${podFqdn(pdPodName(cluster, ordinal), names(cluster).pdPeerService, namespace)}:2380`;
+  `http://${podFqdn(pdPodName(cluster, ordinal), names(cluster).pdPeerService, namespace)}:${PD_PORTS.peer}`;
 export const tikvAdvertiseAddr = (cluster: string, namespace: string, ordinal: number) =>
-  `${podFqdn(tikvPodName(cluster, ordinal), names(cluster).tikvPeerService, namespace)}:20160`;
+  `${podFqdn(tikvPodName(cluster, ordinal), names(cluster).tikvPeerService, namespace)}:${TIKV_PORTS.server}`;
 
 /** URL of the PD client Service as seen from inside the namespace. */
-export const pdServiceURL = (cluster: string) => `http://${names(cluster).pdClientService}:2379`;
+export const pdServiceURL = (cluster: string) => `http://${names(cluster).pdClientService}:${PD_PORTS.client}`;
 
 /**
  * The pod name a store address belongs to, if it is one of this cluster's TiKV pods

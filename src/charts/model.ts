@@ -1,7 +1,7 @@
 // What each component's objects must contain, decided from the TikvCluster alone. The
 // cdk8s constructs (build.ts) and the post-processing (finish.ts) both read this model,
 // so every name, port and path is decided in one place.
-import { type ComponentSpec, names, pdServiceURL, podFqdn, type TikvCluster } from '../api/index.js';
+import { type ComponentSpec, names, PD_PORTS, pdServiceURL, podFqdn, TIKV_PORTS, type TikvCluster } from '../api/index.js';
 import { configHash, renderPdToml, renderTikvToml } from './config.js';
 import type { Component } from './labels.js';
 import { initialCluster, PD_CONFIG_DIR, PD_CONFIG_KEYS, PD_DATA_DIR, pdStartScript } from './pd-bootstrap.js';
@@ -62,8 +62,7 @@ export const TIKV_CONFIG_DIR = '/etc/tikv';
 export const TIKV_DATA_DIR = '/var/lib/tikv';
 export const TIKV_CONFIG_FILE = 'tikv.toml';
 
-export const PD_PORTS = { client: 2379, peer: 2380 } as const;
-export const TIKV_PORTS = { server: 20160, status: 20180 } as const;
+export { PD_PORTS, TIKV_PORTS };
 
 /** `<image>:<version>`, unless the image already names a tag or digest. */
 export function imageRef(image: string, version: string): string {

@@ -1,7 +1,7 @@
 // What `tikv-operator status` shows, as data, and how it reads as text. Pure: the report
 // is gathered in status.ts; here it only becomes lines a person reads at a glance.
 import type { Condition } from '../api/v1alpha1.js';
-import { formatAge } from '../controller/pd/status.js';
+import { formatAge } from '../controller/status/time.js';
 
 export interface PodInfo {
   name: string;

@@ -11,10 +11,11 @@ import { LABELS } from '../charts/labels.js';
 import { LEASE_NAME, OPERATOR_NAMESPACE } from '../charts/operator.js';
 import { KubeApiError, kubeJSON } from '../controller/kube/raw.js';
 import { describePDAccess, loadKubeConfig } from '../controller/main.js';
-import type { OperatorKubeConfig } from '../controller/runtime/kubeconfig.js';
-import { createPDResolver, type PDStore } from '../controller/pd/client.js';
 import { lookAtPD } from '../controller/pd/observe.js';
-import { errorText, type StoresObservation } from '../controller/pd/status.js';
+import type { PDStore } from '../controller/pd/reads.js';
+import { createPDResolver } from '../controller/pd/resolve.js';
+import { errorText, type StoresUnread } from '../controller/pd/view.js';
+import type { OperatorKubeConfig } from '../controller/runtime/kubeconfig.js';
 import { type LeaseInfo, type PodInfo, renderStatus, type StatusReport, type StoreRow } from './status-report.js';
 
 export interface StatusIO {
@@ -139,7 +140,7 @@ export async function gatherStatus(o: GatherOptions): Promise<StatusReport> {
   const [pods, lease, observed] = await Promise.all([
     get<{ items: RawPod[] }>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?labelSelector=${selector}`).then((l) => l.items),
     readLease(kc, o.leaseNamespace, o.now),
-    lookAtPD(pd),
+    lookAtPD(pd.reads),
   ]);
   const archOf = await nodeArchitectures(kc, pods);
   const podInfo = (p: RawPod): PodInfo => ({ name: p.metadata.name, state: podState(p), node: p.spec?.nodeName, arch: p.spec?.nodeName ? archOf.get(p.spec.nodeName) : undefined });
@@ -234,7 +235,7 @@ export async function gatherStatus(o: GatherOptions): Promise<StatusReport> {
   };
 }
 
-function storesProblem(stores: PDStore[] | StoresObservation): string | undefined {
+function storesProblem(stores: PDStore[] | StoresUnread): string | undefined {
   if (Array.isArray(stores)) return undefined;
   if (stores.kind === 'NotBootstrapped') return 'PD is not bootstrapped yet: no TiKV store has registered';
   return stores.kind === 'Unknown' ? stores.error : undefined;

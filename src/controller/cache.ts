@@ -5,30 +5,24 @@
 // condition (rolling updates), scheduling gates (admission) and node, so the rest of the
 // spec and the container statuses are dropped. A read of another Pod field needs that
 // field kept here first (test/unit/cache.test.ts pins what is kept).
-import type { KubernetesObject } from '@kubernetes/client-node';
-
-type Meta = NonNullable<KubernetesObject['metadata']>;
+import type { LivePod } from './kube/objects.js';
 
 /** The object without metadata.managedFields (a new object; the input is not changed). */
-export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
-  if (!obj.metadata?.managedFields) return obj;
-  const { managedFields: _, ...metadata } = obj.metadata;
+export function withoutManagedFields<T extends { metadata?: object }>(obj: T): T {
+  const meta = obj.metadata;
+  if (!meta || !('managedFields' in meta)) return obj;
+  const { managedFields: _, ...metadata } = meta;
   return { ...obj, metadata };
 }
 
 const POD_METADATA = ['name', 'namespace', 'uid', 'resourceVersion', 'labels', 'ownerReferences', 'creationTimestamp', 'deletionTimestamp'] as const;
 
-interface PodLike extends KubernetesObject {
-  spec?: { schedulingGates?: Array<{ name?: string }>; nodeName?: string };
-  status?: { phase?: string; conditions?: Array<{ type?: string; status?: string }> };
-}
-
 /** A Pod as the reconciler reads it: identity, labels, timestamps, gates, node, phase and conditions. */
-export function podSummary<T extends PodLike>(pod: T): T {
-  const metadata: Partial<Meta> = {};
+export function podSummary(pod: LivePod): LivePod {
+  const metadata: Record<string, unknown> = {};
   for (const key of POD_METADATA) {
     const value = pod.metadata?.[key];
-    if (value !== undefined) (metadata as Record<string, unknown>)[key] = value;
+    if (value !== undefined) metadata[key] = value;
   }
   const spec = pod.spec && {
     ...(pod.spec.schedulingGates ? { schedulingGates: pod.spec.schedulingGates.map(({ name }) => ({ name })) } : {}),
@@ -41,8 +35,8 @@ export function podSummary<T extends PodLike>(pod: T): T {
   return {
     ...(pod.apiVersion !== undefined ? { apiVersion: pod.apiVersion } : {}),
     ...(pod.kind !== undefined ? { kind: pod.kind } : {}),
-    metadata,
+    metadata: { ...metadata, name: pod.metadata.name },
     ...(spec ? { spec } : {}),
     ...(status ? { status } : {}),
-  } as T;
+  };
 }

@@ -12,7 +12,7 @@ import { KubeApiError, kubeJSON } from './kube/raw.js';
 import { chooseLogFormat, createProcessLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { startOperator } from './operator.js';
-import { choosePDAccess, PD_URL_TEMPLATE_ENV } from './pd/client.js';
+import { choosePDAccess, PD_URL_TEMPLATE_ENV } from './pd/resolve.js';
 import { OperatorKubeConfig } from './runtime/kubeconfig.js';
 import { collapseRepeats, type Logger } from './runtime/log.js';
 

@@ -2,21 +2,23 @@
 // objects the operator owns, a work queue, and (optionally) Lease-based leader election.
 // Informers and workers exist only while this process leads, so two replicas never
 // reconcile at once. Used by `tikv-operator run` and, in-process, by the integration tests.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, KIND } from '../api/v1alpha1.js';
 import { LABELS, MANAGED_BY, RETENTION_ANNOTATION } from '../charts/labels.js';
 import { podSummary, withoutManagedFields } from './cache.js';
 import { Applier } from './kube/apply.js';
-import { type ClaimAPI, KubeClaims } from './kube/claims.js';
-import { KubePods, type PodAPI } from './kube/pods.js';
+import { KubeClaims } from './kube/claims.js';
 import { KubeEventRecorder } from './kube/events.js';
+import type { LiveObject, LivePod, OwnedKind, OwnedKinds, TikvClusterObject } from './kube/objects.js';
+import { KubePods } from './kube/pods.js';
 import { clusterWidePath, resourcePath } from './kube/resources.js';
 import { writeStatus } from './kube/status.js';
 import type { OperatorMetrics } from './metrics.js';
-import { createPDResolver, type PDClient, type PDResolver } from './pd/client.js';
-import { type ObjectStore, TikvClusterReconciler, type TikvClusterObject } from './reconcile/reconciler.js';
-import { Controller, createInformer, type Informer, type InformerOptions, type KubeClient, LeaderElector, objectKey } from './runtime/index.js';
+import { createPDResolver, type PDResolver } from './pd/resolve.js';
+import { composeIO, guardWrites, type ObjectCache } from './reconcile/io.js';
+import { TikvClusterReconciler } from './reconcile/reconciler.js';
 import { parseExactJSON } from './runtime/exact-json.js';
+import { Controller, createInformer, type Informer, type InformerOptions, type KubeClient, LeaderElector, objectKey } from './runtime/index.js';
+import type { KubeResource } from './runtime/informer.js';
 import type { Logger } from './runtime/log.js';
 
 export interface OperatorOptions {
@@ -44,7 +46,6 @@ export interface OperatorHandle {
   stop(): Promise<void>;
 }
 
-const OWNED_KINDS = ['StatefulSet', 'Service', 'ConfigMap'] as const;
 const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
 
 export function startOperator(opts: OperatorOptions): OperatorHandle {
@@ -59,7 +60,7 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
   const events = new KubeEventRecorder(opts.kc, 'tikv-operator', (err) => log.warn({ err }, 'could not record an Event'));
   let reconcileCount = 0;
   const reconcilesByKey = new Map<string, number>();
-  let running: { abort: AbortController; done: Promise<void>; controller: Controller; informers: Informer<KubernetesObject>[] } | undefined;
+  let running: { abort: AbortController; done: Promise<void>; controller: Controller; informers: Informer<KubeResource>[] } | undefined;
 
   const path = (kind: string) => (opts.namespace ? resourcePath(kind, opts.namespace) : clusterWidePath(kind));
 
@@ -76,42 +77,51 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
       return;
     }
     const abort = new AbortController();
-    const writes = writeGuard(abort.signal);
-    const informer = <T extends KubernetesObject>(kind: string, extra: Partial<InformerOptions<T>> = {}) =>
+    const informer = <T extends KubeResource>(kind: string, extra: Partial<InformerOptions<T>> = {}) =>
       createInformer<T>({ kc: opts.kc, path: path(kind), transform: withoutManagedFields, log: log.child({ informer: kind }), ...extra });
     // Exact integers: spec.*.config values beyond 2^53 reach the rendered TOML as written.
-    const clusters = informer<TikvClusterObject & KubernetesObject>(KIND, { parse: parseExactJSON });
-    // No finalizer holds a deleted TikvCluster back: its informer delete is the moment to say what stays.
-    clusters.on('delete', (obj) => {
-      const { name = '', namespace = '', uid } = obj.metadata ?? {};
-      void events.emit({ apiVersion: API_VERSION, kind: KIND, name, namespace, uid }, 'Normal', 'PVCsRetained', pvcsRetainedMessage(namespace, name));
-    });
-    const owned = Object.fromEntries(OWNED_KINDS.map((k) => [k, informer<KubernetesObject>(k, { labelSelector: MANAGED_SELECTOR })])) as Record<
-      (typeof OWNED_KINDS)[number],
-      Informer<KubernetesObject>
-    >;
+    const clusters = informer<TikvClusterObject>(KIND, { parse: parseExactJSON });
+    const ownedInformer = <K extends OwnedKind>(kind: K) => informer<OwnedKinds[K]>(kind, { labelSelector: MANAGED_SELECTOR });
+    const owned: { [K in OwnedKind]: Informer<OwnedKinds[K]> } = {
+      StatefulSet: ownedInformer('StatefulSet'),
+      Service: ownedInformer('Service'),
+      ConfigMap: ownedInformer('ConfigMap'),
+    };
     // Pods are looked up per cluster and component on every reconcile: indexed, not scanned.
     const podKey = (ns: string | undefined, instance: string | undefined, component: string | undefined) =>
       instance && component ? `${ns ?? ''}/${instance}/${component}` : undefined;
-    const pods = informer<KubernetesObject>('Pod', {
+    const pods = informer<LivePod>('Pod', {
       labelSelector: MANAGED_SELECTOR,
       transform: podSummary,
       indexBy: (p) => podKey(p.metadata?.namespace, p.metadata?.labels?.[LABELS.instance], p.metadata?.labels?.[LABELS.component]),
     });
 
-    const store: ObjectStore = {
-      cluster: (ns, name) => clusters.get(name, ns) as TikvClusterObject | undefined,
-      object: (kind, ns, name) => owned[kind].get(name, ns) as never,
-      pods: (ns, name, component) => pods.byIndex(podKey(ns, name, component) ?? '') as never,
+    const cache: ObjectCache = {
+      cluster: (ns, name) => clusters.get(name, ns),
+      owned: (kind, ns, name) => owned[kind].get(name, ns),
+      pods: (ns, name, component) => pods.byIndex(podKey(ns, name, component) ?? ''),
     };
-    const reconciler = new TikvClusterReconciler({
-      store,
-      apply: writes.wrap((desired, live) => applier.apply(desired, live)),
-      writeStatus: writes.wrap((key, live, desired) => writeStatus(opts.kc, key, live, desired)),
-      pd: (ref) => writes.pd(pd(ref)),
-      claims: writes.claims(new KubeClaims(opts.kc)),
-      pods: writes.pods(new KubePods(opts.kc)),
+    const io = composeIO({
+      cache,
+      claims: new KubeClaims(opts.kc),
+      pods: new KubePods(opts.kc),
       events,
+      apply: (desired, live: LiveObject | undefined) => applier.apply(desired, live),
+      writeStatus: (key, live, desired) => writeStatus(opts.kc, key, live, desired),
+      pd,
+    });
+    // Every write, Events included, refuses once this process stops leading.
+    const writes = guardWrites(io.writes, abort.signal);
+    // No finalizer holds a deleted TikvCluster back: its informer delete is the moment to say what stays.
+    clusters.on('delete', (obj) => {
+      const { name = '', namespace = '', uid } = obj.metadata ?? {};
+      void writes
+        .emit({ apiVersion: API_VERSION, kind: KIND, name, namespace, uid }, 'Normal', 'PVCsRetained', pvcsRetainedMessage(namespace, name))
+        .catch((err) => log.warn({ err: String(err) }, 'did not record the PVCsRetained Event'));
+    });
+    const reconciler = new TikvClusterReconciler({
+      reads: io.reads,
+      writes,
       log,
       steadyRequeueMs: opts.steadyRequeueMs,
       busyRequeueMs: opts.busyRequeueMs,
@@ -133,14 +143,16 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
     controller.watchPrimary(clusters, {
       update: (obj, old) => !old || obj.metadata?.generation !== old.metadata?.generation || !!obj.metadata?.deletionTimestamp,
     });
-    for (const inf of Object.values(owned)) controller.watchOwned(inf, KIND, API_VERSION);
+    controller.watchOwned(owned.StatefulSet, KIND, API_VERSION);
+    controller.watchOwned(owned.Service, KIND, API_VERSION);
+    controller.watchOwned(owned.ConfigMap, KIND, API_VERSION);
     // Pods are owned by StatefulSets; the instance label names their cluster.
     controller.watch(pods, (pod) => {
       const instance = pod.metadata?.labels?.[LABELS.instance];
       return instance ? [objectKey({ metadata: { namespace: pod.metadata?.namespace, name: instance } })] : [];
     });
 
-    const informers = [clusters, ...Object.values(owned), pods] as Informer<KubernetesObject>[];
+    const informers: Informer<KubeResource>[] = [clusters, owned.StatefulSet, owned.Service, owned.ConfigMap, pods];
     const done = controller.run(abort.signal).catch((err) => log.error({ err }, 'controller stopped with an error'));
     running = { abort, done, controller, informers };
     log.info({ namespace: opts.namespace ?? '(all)' }, 'reconciling TikvClusters');
@@ -189,64 +201,3 @@ export function startOperator(opts: OperatorOptions): OperatorHandle {
 export const pvcsRetainedMessage = (namespace: string, name: string) =>
   `TikvCluster deleted; its PersistentVolumeClaims are kept on purpose (retention policy Retain, annotation ${RETENTION_ANNOTATION}) so the data survives: ` +
   `kubectl -n ${namespace} get pvc -l ${LABELS.instance}=${name} lists them; delete them once the data is no longer needed`;
-
-/** PD calls that change the cluster; reads stay allowed while a reconcile drains. */
-const PD_WRITES = new Set(['deleteStore', 'deleteMember', 'transferLeader', 'cancelStoreRemoval', 'evictLeader', 'removeEvictLeader']);
-
-/**
- * Once this process stops leading, a reconcile still in flight must not write: another
- * replica may already lead. Every write the reconciler can make goes through this check.
- */
-export function writeGuard(signal: AbortSignal) {
-  const check = () => {
-    if (signal.aborted) throw new Error('no longer the leader: dropping the write');
-  };
-  return {
-    wrap:
-      <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-      async (...args: A): Promise<R> => {
-        check();
-        return fn(...args);
-      },
-    pd: (client: PDClient): PDClient =>
-      new Proxy(client, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver);
-          if (typeof value !== 'function') return value;
-          if (!PD_WRITES.has(String(prop))) return value.bind(target);
-          return async (...args: unknown[]) => {
-            check();
-            return value.apply(target, args);
-          };
-        },
-      }),
-    claims: (claims: ClaimAPI): ClaimAPI => ({
-      getClaim: (ns, name) => claims.getClaim(ns, name),
-      liveReplicas: (ns, sts) => claims.liveReplicas(ns, sts),
-      deleteClaim: async (ns, claim) => {
-        check();
-        return claims.deleteClaim(ns, claim);
-      },
-      recordAdmission: async (ns, name, clusterID) => {
-        check();
-        return claims.recordAdmission(ns, name, clusterID);
-      },
-      annotateClaim: async (ns, claim, annotations) => {
-        check();
-        return claims.annotateClaim(ns, claim, annotations);
-      },
-    }),
-    pods: (pods: PodAPI): PodAPI => ({
-      getPod: (ns, name, gate) => pods.getPod(ns, name, gate),
-      getStatefulSet: (ns, name) => pods.getStatefulSet(ns, name),
-      admitPod: async (ns, name, uid, gate, index) => {
-        check();
-        return pods.admitPod(ns, name, uid, gate, index);
-      },
-      deletePod: async (ns, name, uid) => {
-        check();
-        return pods.deletePod(ns, name, uid);
-      },
-    }),
-  };
-}

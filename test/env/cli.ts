@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/client.js';
+import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/resolve.js';
 import { BUILD_SCRIPT, CONTROL_PLANE_BINARIES, findBinaries, isExecutable, REPO_ROOT } from './binaries.js';
 import { startTestEnv, type TestEnv } from './index.js';
 import { playgroundText } from './node/playground.js';

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../src/charts/operator.js';
-import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/client.js';
+import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/resolve.js';
 import { REPO_ROOT } from './binaries.js';
 import type { TestEnv } from './index.js';
 import { createServiceAccountKubeconfig } from './kubeconfig.js';

@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCRD } from '../../src/api/crd.js';
 import { GROUP, PLURAL, VERSION } from '../../src/api/v1alpha1.js';
 import { kubeRequest } from '../../src/controller/kube/raw.js';
-import { HttpPDClient, serviceProxyTransport } from '../../src/controller/pd/client.js';
+import { serviceProxyTransport } from '../../src/controller/pd/client.js';
 import { isPDError } from '../../src/controller/pd/json.js';
 import { getEnv, newNamespace } from '../env/context.js';
+import { pdCalls } from '../env/pd-client.js';
 import { waitFor } from '../env/process.js';
 import { adminApply, installOperatorPrerequisites } from './support/operator.js';
 
@@ -245,7 +246,7 @@ describe('admission: storage stays immutable, except from a value that could nev
 describe("hole 12: through the API server's service proxy, only PD's word counts as gone", () => {
   it("treats the apiserver's 404 for a missing Service as an error, not as PD saying a member or store is gone", async () => {
     const ns = await newNamespace('ghost');
-    const pd = new HttpPDClient(serviceProxyTransport(getEnv().kc, ns, 'ghost-pd', 2379), { timeoutMs: 5000 });
+    const pd = pdCalls(serviceProxyTransport(getEnv().kc, ns, 'ghost-pd', 2379), { timeoutMs: 5000 });
     for (const [what, call] of [
       ['deleteMember', () => pd.deleteMember('ghost-pd-3')],
       ['deleteStore', () => pd.deleteStore('5')],

@@ -5,14 +5,15 @@
 import { AppsV1Api, CoreV1Api, Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names, tikvPvcName } from '../../src/api/names.js';
-import { parseTikvCluster } from '../../src/api/validate.js';
 import { API_VERSION, KIND } from '../../src/api/v1alpha1.js';
+import { parseTikvCluster } from '../../src/api/validate.js';
 import { CONFIG_HASH_ANNOTATION, type KubeObject, synthesize } from '../../src/charts/index.js';
 import { contains } from '../../src/controller/kube/apply.js';
 import { kubeJSON } from '../../src/controller/kube/raw.js';
 import { resourcePath } from '../../src/controller/kube/resources.js';
-import { directTransport, HttpPDClient } from '../../src/controller/pd/client.js';
+import { directTransport } from '../../src/controller/pd/client.js';
 import { getEnv, newNamespace } from '../env/context.js';
+import { pdCalls } from '../env/pd-client.js';
 import { waitFor } from '../env/process.js';
 import {
   auditWrites,
@@ -22,8 +23,8 @@ import {
   getCluster,
   patchSpec,
   startTestOperator,
-  TestPDResolver,
   type TestOperator,
+  TestPDResolver,
   TiKVStandins,
   waitForCluster,
 } from './support/operator.js';
@@ -143,7 +144,7 @@ describe('operator on a real control plane and PD', () => {
     const { ns, name, standins: s } = await readyCluster('heartbeat');
     const store = await s.running(2);
     store.pauseHeartbeats();
-    const pdClient = new HttpPDClient(directTransport(getEnv().pdURLs[0]!));
+    const pdClient = pdCalls(directTransport(getEnv().pdURLs[0]!));
     await waitFor(
       'PD to mark the store Disconnected',
       async () => (await pdClient.stores()).find((x) => x.id === store.id)?.stateName === 'Disconnected',
@@ -272,7 +273,7 @@ describe('operator on a real control plane and PD', () => {
     expect(reasons.filter((r) => r === 'RollingUpdate').length).toBeGreaterThanOrEqual(6);
     expect(reasons).toContain('EvictingLeaders');
     // The last pod's store is released once PD has heard from it again, which can trail Ready by a reconcile.
-    const pdClient = new HttpPDClient(directTransport(getEnv().pdURLs[0]!));
+    const pdClient = pdCalls(directTransport(getEnv().pdURLs[0]!));
     const ours = async () => (await pdClient.evictLeaderStores()).filter((id) => Object.values(idsBefore).includes(id));
     await waitFor('no evict-leader entry for this cluster', async () => (await ours()).length === 0, { timeoutMs: 30_000 });
     expect(await ours()).toEqual([]);

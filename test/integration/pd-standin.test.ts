@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { isSafeNumber, parse } from 'lossless-json';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { directTransport, HttpPDClient } from '../../src/controller/pd/client.js';
+import { directTransport } from '../../src/controller/pd/client.js';
 import { findBinaries } from '../env/binaries.js';
 import type { PDClusterHandle } from '../env/pd.js';
+import { pdCalls } from '../env/pd-client.js';
 import { startPDStandinCluster } from '../env/pd-standin.js';
 import { pdServiceDefinition } from '../env/pd-standin-grpc.js';
 import { PDClient, PdHeaderError } from '../env/pdpb.js';
@@ -79,7 +80,7 @@ describe('PD stand-in with store stand-ins over pdpb', () => {
     const name = (await get<{ name: string }>('/leader')).name;
     return pd.names.indexOf(name);
   };
-  const pdClient = () => new HttpPDClient(directTransport(pd.clientURLs[0]!));
+  const pdClient = () => pdCalls(directTransport(pd.clientURLs[0]!));
 
   beforeAll(async () => {
     protoDirs = loadProtoDirs(findBinaries([]).binDir);

@@ -10,8 +10,9 @@ import { KubeClaims } from '../../src/controller/kube/claims.js';
 import { KubePods } from '../../src/controller/kube/pods.js';
 import { kubeJSON } from '../../src/controller/kube/raw.js';
 import { resourcePath } from '../../src/controller/kube/resources.js';
-import { directTransport, HttpPDClient } from '../../src/controller/pd/client.js';
+import { directTransport } from '../../src/controller/pd/client.js';
 import { getEnv, newNamespace } from '../env/context.js';
+import { pdCalls } from '../env/pd-client.js';
 import { waitFor } from '../env/process.js';
 import {
   auditWrites,
@@ -20,8 +21,8 @@ import {
   getCluster,
   patchSpec,
   startTestOperator,
-  TestPDResolver,
   type TestOperator,
+  TestPDResolver,
   TiKVStandins,
   waitForCluster,
 } from './support/operator.js';
@@ -37,7 +38,7 @@ const readPod = async (ns: string, name: string): Promise<V1Pod | undefined> => 
 };
 const stsReplicas = async (ns: string, name: string) =>
   (await kubeJSON<{ spec: { replicas: number } }>(getEnv().kc, { method: 'GET', path: resourcePath('StatefulSet', ns, name) })).spec.replicas;
-const pdClient = () => new HttpPDClient(directTransport(getEnv().pdURLs[0]!));
+const pdClient = () => pdCalls(directTransport(getEnv().pdURLs[0]!));
 
 describe('the admission fence on a real control plane', () => {
   const pd = new TestPDResolver(getEnv().pdURLs);

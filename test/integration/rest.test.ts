@@ -5,7 +5,7 @@
 import { Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TikvClusterStatus } from '../../src/api/v1alpha1.js';
-import { normalizeStatus } from '../../src/controller/pd/status.js';
+import { normalizeStatus } from '../../src/controller/status/equal.js';
 import { getEnv, newNamespace } from '../env/context.js';
 import { waitFor } from '../env/process.js';
 import {
@@ -14,10 +14,10 @@ import {
   createCluster,
   patchSpec,
   startTestOperator,
-  TestPDResolver,
   type TestOperator,
-  type TikvClusterObj,
+  TestPDResolver,
   TiKVStandins,
+  type TikvClusterObj,
   waitForCluster,
 } from './support/operator.js';
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../src/charts/operator.js';
-import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/client.js';
+import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/resolve.js';
 import { REPO_ROOT } from '../env/binaries.js';
 import { createServiceAccountKubeconfig, getEnv } from '../env/context.js';
 import { TSX_LOADER } from '../env/playground.js';

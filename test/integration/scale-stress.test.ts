@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names, tikvAdvertiseAddr } from '../../src/api/names.js';
 import { kubeJSON } from '../../src/controller/kube/raw.js';
 import { resourcePath } from '../../src/controller/kube/resources.js';
-import { directTransport, HttpPDClient, type PDStore } from '../../src/controller/pd/client.js';
+import { directTransport, type PDStore } from '../../src/controller/pd/client.js';
 import { getEnv, newNamespace } from '../env/context.js';
+import { pdCalls } from '../env/pd-client.js';
 import { waitFor } from '../env/process.js';
 import {
   auditWrites,
@@ -21,8 +22,8 @@ import {
   createCluster,
   patchSpec,
   startTestOperator,
-  TestPDResolver,
   type TestOperator,
+  TestPDResolver,
   TiKVStandins,
   waitForCluster,
 } from './support/operator.js';
@@ -64,7 +65,7 @@ describe('random quick scale edits with stores registering at random moments', (
     const ns = await newNamespace('stress');
     const name = 'basic';
     const n = names(name);
-    const pdClient = new HttpPDClient(directTransport(getEnv().pdURLs[0]!));
+    const pdClient = pdCalls(directTransport(getEnv().pdURLs[0]!));
     const ours = (s: PDStore) => [0, 1, 2, 3, 4, 5].some((k) => s.address === tikvAdvertiseAddr(name, ns, k));
     const ordinalOf = (s: PDStore) => [0, 1, 2, 3, 4, 5].find((k) => s.address === tikvAdvertiseAddr(name, ns, k)) ?? -1;
     const stsReplicas = async () =>

@@ -5,9 +5,10 @@
 // env var), which SSA would prune; so every applied object carries a hash of what was
 // applied, and a different hash means apply again.
 import { createHash } from 'node:crypto';
-import type { KubeClient } from '../runtime/kube-http.js';
 import { compareQuantities, parseQuantity, resourceListCanonical } from '../../api/quantity.js';
 import type { KubeObject } from '../../charts/types.js';
+import type { KubeClient } from '../runtime/kube-http.js';
+import type { LiveObject } from './objects.js';
 import { kubeJSON } from './raw.js';
 import { resourcePath } from './resources.js';
 
@@ -111,7 +112,7 @@ type ClaimTemplates = { spec?: { volumeClaimTemplates?: Array<{ metadata?: { nam
  * created with, so a chart that adds one (the retention note) changes new clusters only
  * and never blocks an older one.
  */
-export function withCreatedClaimTemplates(desired: KubeObject, live: KubeObject | undefined): KubeObject {
+export function withCreatedClaimTemplates(desired: KubeObject, live: LiveObject | undefined): KubeObject {
   const want = (desired as ClaimTemplates).spec?.volumeClaimTemplates;
   const have = (live as ClaimTemplates | undefined)?.spec?.volumeClaimTemplates;
   if (desired.kind !== 'StatefulSet' || !want || !have) return desired;
@@ -131,7 +132,7 @@ export class Applier {
   ) {}
 
   /** Applies `desired` unless `live` (from a cache) was applied from the same and still holds it. */
-  async apply(unstamped: KubeObject, live: KubeObject | undefined): Promise<ApplyResult> {
+  async apply(unstamped: KubeObject, live: LiveObject | undefined): Promise<ApplyResult> {
     const desired = stampHashes(withCreatedClaimTemplates(unstamped, live));
     // List items carry no apiVersion/kind (only watch events do); the path already names them.
     const { apiVersion: _v, kind: _k, ...fields } = desired;

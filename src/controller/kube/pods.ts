@@ -3,12 +3,12 @@
 // gate of a pod the operator admits, and deleting one incarnation of a pod that was
 // admitted but never registered, so that it cannot register while it is removed.
 import type { KubeClient } from '../runtime/kube-http.js';
-import type { KubeObject } from '../../charts/types.js';
+import { hasGate, type LiveStatefulSet } from './objects.js';
 import { KubeApiError, kubeJSON, kubeRequest } from './raw.js';
 import { resourcePath } from './resources.js';
 
 /** One incarnation of a pod, as a fresh GET shows it. */
-export interface LivePod {
+export interface PodIncarnation {
   uid: string;
   /** Still carries the admission gate: never scheduled, so it never ran. */
   gated: boolean;
@@ -18,7 +18,7 @@ export interface LivePod {
 
 export interface PodAPI {
   /** GET by name; undefined when there is none. */
-  getPod(namespace: string, name: string, gate: string): Promise<LivePod | undefined>;
+  getPod(namespace: string, name: string, gate: string): Promise<PodIncarnation | undefined>;
   /**
    * Removes the gate at `index` of exactly this incarnation (uid). 'changed' when the pod is
    * gone, re-created or no longer has the gate there (the next reconcile sees it as it is).
@@ -27,7 +27,7 @@ export interface PodAPI {
   /** DELETE with a uid precondition; absent, or re-created under a new uid, counts as done (that incarnation is gone). */
   deletePod(namespace: string, name: string, uid: string): Promise<void>;
   /** A StatefulSet read from the API server, not the cache. */
-  getStatefulSet(namespace: string, name: string): Promise<KubeObject | undefined>;
+  getStatefulSet(namespace: string, name: string): Promise<LiveStatefulSet | undefined>;
 }
 
 interface PodObject {
@@ -35,12 +35,10 @@ interface PodObject {
   spec?: { schedulingGates?: Array<{ name?: string }> };
 }
 
-export const hasGate = (pod: PodObject | undefined, gate: string) => (pod?.spec?.schedulingGates ?? []).some((g) => g.name === gate);
-
 export class KubePods implements PodAPI {
   constructor(private readonly kc: KubeClient) {}
 
-  async getPod(namespace: string, name: string, gate: string): Promise<LivePod | undefined> {
+  async getPod(namespace: string, name: string, gate: string): Promise<PodIncarnation | undefined> {
     const pod = await this.getOrUndefined<PodObject>(resourcePath('Pod', namespace, name));
     if (!pod?.metadata?.uid) return undefined;
     return { uid: pod.metadata.uid, gated: hasGate(pod, gate), deleting: !!pod.metadata.deletionTimestamp };
@@ -69,8 +67,8 @@ export class KubePods implements PodAPI {
     throw new KubeApiError(res.status, 'DELETE', path, res.body);
   }
 
-  getStatefulSet(namespace: string, name: string): Promise<KubeObject | undefined> {
-    return this.getOrUndefined<KubeObject>(resourcePath('StatefulSet', namespace, name));
+  getStatefulSet(namespace: string, name: string): Promise<LiveStatefulSet | undefined> {
+    return this.getOrUndefined<LiveStatefulSet>(resourcePath('StatefulSet', namespace, name));
   }
 
   private async getOrUndefined<T>(path: string): Promise<T | undefined> {

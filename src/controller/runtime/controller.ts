@@ -1,5 +1,7 @@
-import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node';
-import type { Informer } from './informer.js';
+import type { Informer, KubeResource } from './informer.js';
+
+type OwnerRef = NonNullable<NonNullable<KubeResource['metadata']>['ownerReferences']>[number];
+
 import type { Logger } from './log.js';
 import { WorkQueue } from './workqueue.js';
 
@@ -41,7 +43,7 @@ export interface ControllerOptions {
 }
 
 /** `namespace/name`, or `name` for cluster-scoped objects. */
-export function objectKey(obj: KubernetesObject): string {
+export function objectKey(obj: KubeResource): string {
   const { namespace, name = '' } = obj.metadata ?? {};
   return namespace ? `${namespace}/${name}` : name;
 }
@@ -52,7 +54,7 @@ export function splitKey(key: string): { namespace?: string; name: string } {
 }
 
 /** The ownerReference marked `controller: true`, if it points at `kind` in the group of `apiVersion`. */
-export function controllerOwner(obj: KubernetesObject, kind: string, apiVersion: string): V1OwnerReference | undefined {
+export function controllerOwner(obj: KubeResource, kind: string, apiVersion: string): OwnerRef | undefined {
   const group = groupOf(apiVersion);
   return obj.metadata?.ownerReferences?.find((ref) => ref.controller === true && ref.kind === kind && groupOf(ref.apiVersion) === group);
 }
@@ -73,8 +75,8 @@ export class Controller {
   private readonly workers: number;
   private readonly resyncMs: number;
   private readonly log: Logger;
-  private readonly primaries: Informer<KubernetesObject>[] = [];
-  private readonly informers = new Set<Informer<KubernetesObject>>();
+  private readonly primaries: Informer<KubeResource>[] = [];
+  private readonly informers = new Set<Informer<KubeResource>>();
   private started = false;
 
   constructor(private readonly options: ControllerOptions) {
@@ -86,14 +88,14 @@ export class Controller {
   }
 
   /** Reconciles the object's own key on add, delete and (when `update` allows) update. */
-  watchPrimary<T extends KubernetesObject>(informer: Informer<T>, predicates: { update?: UpdatePredicate<T> } = {}): void {
-    this.primaries.push(informer as unknown as Informer<KubernetesObject>);
+  watchPrimary<T extends KubeResource>(informer: Informer<T>, predicates: { update?: UpdatePredicate<T> } = {}): void {
+    this.primaries.push(informer as unknown as Informer<KubeResource>);
     const shouldReconcile = predicates.update ?? (() => true);
     this.watch(informer, (obj) => [objectKey(obj)], (obj, old) => shouldReconcile(obj, old));
   }
 
   /** Reconciles the owner named by the object's controller ownerReference of `ownerKind`. */
-  watchOwned<T extends KubernetesObject>(informer: Informer<T>, ownerKind: string, ownerApiVersion: string): void {
+  watchOwned<T extends KubeResource>(informer: Informer<T>, ownerKind: string, ownerApiVersion: string): void {
     this.watch(informer, (obj) => {
       const owner = controllerOwner(obj, ownerKind, ownerApiVersion);
       return owner ? [objectKey({ metadata: { namespace: obj.metadata?.namespace, name: owner.name } })] : [];
@@ -104,12 +106,12 @@ export class Controller {
    * Reconciles the keys `toKeys` maps each event's object to (for updates, of the old
    * object too, so a change of owner or label reaches both).
    */
-  watch<T extends KubernetesObject>(
+  watch<T extends KubeResource>(
     informer: Informer<T>,
     toKeys: (obj: T) => string[],
     updateFilter: UpdatePredicate<T> = () => true,
   ): void {
-    this.informers.add(informer as unknown as Informer<KubernetesObject>);
+    this.informers.add(informer as unknown as Informer<KubeResource>);
     const enqueue = (...objs: T[]) => {
       // One add per distinct key: a worker may claim the first add at once, and a
       // repeat would then run the key a second time.

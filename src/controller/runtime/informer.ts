@@ -7,16 +7,38 @@
 // pods of this cluster" without a scan. ListWatch itself is not used: its module loads
 // client-node's model serializer (about 25 MiB of RSS) for one identity call.
 import { createInterface } from 'node:readline';
-import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { type KubeClient, KubeHttpError, kubeGet, kubeGetJSON, readBody } from './kube-http.js';
 import type { Logger } from './log.js';
 
-export type ListFn<T extends KubernetesObject> = (labelSelector: string | undefined, signal?: AbortSignal) => Promise<KubernetesListObject<T>>;
+/**
+ * What the runtime reads of any object: its identity, labels and owners. client-node's
+ * KubernetesObject fits, and so do the operator's own typed live objects (whose timestamps
+ * are the strings the API sends, not client-node's Dates).
+ */
+export interface KubeResource {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }>;
+  };
+}
+
+/** A list answer: the items and the resourceVersion to watch from. */
+export interface ResourceList<T> {
+  metadata?: { resourceVersion?: string };
+  items: T[];
+}
+
+export type ListFn<T extends KubeResource> = (labelSelector: string | undefined, signal?: AbortSignal) => Promise<ResourceList<T>>;
 export type ObjectHandler<T> = (obj: T) => void;
 /** `old` is the previously cached version, when the informer had one. */
 export type UpdateHandler<T> = (obj: T, old: T | undefined) => void;
 
-export interface InformerOptions<T extends KubernetesObject> {
+export interface InformerOptions<T extends KubeResource> {
   kc: KubeClient;
   /** Collection path, e.g. `/apis/apps/v1/statefulsets` or `/api/v1/namespaces/x/pods`. */
   path: string;
@@ -45,7 +67,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   log: Logger;
 }
 
-export interface Informer<T extends KubernetesObject> {
+export interface Informer<T extends KubeResource> {
   readonly path: string;
   /** Resolves once the first list is in the cache; rejects if stopped before that. */
   start(): Promise<void>;
@@ -61,11 +83,11 @@ export interface Informer<T extends KubernetesObject> {
 
 interface WatchEvent {
   type: string;
-  object: KubernetesObject & { code?: number };
+  object: KubeResource & { code?: number };
 }
 
 /** The objects of one collection, by namespace and name, plus the optional secondary index. */
-class Cache<T extends KubernetesObject> {
+class Cache<T extends KubeResource> {
   private readonly byNamespace = new Map<string, Map<string, T>>();
   private readonly index = new Map<string, Map<string, T>>();
 
@@ -120,7 +142,7 @@ class Cache<T extends KubernetesObject> {
   }
 }
 
-export function createInformer<T extends KubernetesObject>(options: InformerOptions<T>): Informer<T> {
+export function createInformer<T extends KubeResource>(options: InformerOptions<T>): Informer<T> {
   const { kc, path, labelSelector, log } = options;
   const transform = options.transform ?? ((obj: T) => obj);
   const restartDelayMs = options.restartDelayMs ?? 2000;
@@ -309,7 +331,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   };
 }
 
-function cacheKey(obj: KubernetesObject): string {
+function cacheKey(obj: KubeResource): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
 

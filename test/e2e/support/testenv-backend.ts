@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../../src/charts/operator.js';
-import { PD_URL_TEMPLATE_ENV } from '../../../src/controller/pd/client.js';
+import { PD_URL_TEMPLATE_ENV } from '../../../src/controller/pd/resolve.js';
 import { REPO_ROOT } from '../../env/binaries.js';
 import { createServiceAccountKubeconfig, getEnv, newNamespace } from '../../env/context.js';
 import { formatLogTails, freePort, type ManagedProcess, spawnLogged, waitFor } from '../../env/process.js';

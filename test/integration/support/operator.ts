@@ -7,13 +7,15 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import pino from 'pino';
 import { tikvAdvertiseAddr, tikvPodName } from '../../../src/api/names.js';
-import { GROUP, PLURAL, VERSION, type TikvClusterInput, type TikvClusterStatus } from '../../../src/api/v1alpha1.js';
+import { GROUP, PLURAL, type TikvClusterInput, type TikvClusterStatus, VERSION } from '../../../src/api/v1alpha1.js';
 import { LEASE_NAME, OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../../src/charts/operator.js';
 import { FIELD_MANAGER } from '../../../src/controller/kube/apply.js';
 import { type OperatorHandle, startOperator } from '../../../src/controller/operator.js';
-import { type ClusterRef, directTransport, HttpPDClient, type PDResolver } from '../../../src/controller/pd/client.js';
-import { installOperatorPrerequisitesWith } from '../../env/operator-install.js';
+import { directTransport, pdClient } from '../../../src/controller/pd/client.js';
+import type { PDResolver } from '../../../src/controller/pd/resolve.js';
+import type { ClusterRef } from '../../../src/controller/ref.js';
 import { createServiceAccountKubeconfig, getEnv } from '../../env/context.js';
+import { installOperatorPrerequisitesWith } from '../../env/operator-install.js';
 import { waitFor } from '../../env/process.js';
 import { loadProtoDirs, type ProtoDirs, type StoreIdentity, type StoreStandin, startStoreStandin } from '../../env/stores.js';
 
@@ -48,18 +50,20 @@ export class TestPDResolver {
   readonly resolve: PDResolver = (ref) => {
     // A closed loopback port: connection refused, like a PD whose pods are all gone.
     const url = this.unreachable.has(`${ref.namespace}/${ref.name}`) ? 'http://127.0.0.1:9' : (this.urls[0] ?? 'http://127.0.0.1:9');
-    const client = new HttpPDClient(directTransport(url), { timeoutMs: 2000 });
-    return new Proxy(client, {
-      get: (target, prop, receiver) => {
-        const value = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        return async (...args: unknown[]) => {
-          const answer = await value.apply(target, args);
-          await this.afterAnswer?.(ref, String(prop));
-          return answer;
-        };
-      },
-    });
+    const client = pdClient(directTransport(url), { timeoutMs: 2000 });
+    const observed = <T extends object>(calls: T): T =>
+      new Proxy(calls, {
+        get: (target, prop, receiver) => {
+          const value = Reflect.get(target, prop, receiver);
+          if (typeof value !== 'function') return value;
+          return async (...args: unknown[]) => {
+            const answer = await value.apply(target, args);
+            await this.afterAnswer?.(ref, String(prop));
+            return answer;
+          };
+        },
+      });
+    return { reads: observed(client.reads), writes: observed(client.writes) };
   };
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { HttpPDClient, type PDRequestInit, type PDTransport } from '../../../src/controller/pd/client.js';
+import type { PDRequestInit, PDTransport } from '../../../src/controller/pd/client.js';
 import { isPDError, PDError } from '../../../src/controller/pd/json.js';
+import { type PDCalls, pdCalls } from '../../env/pd-client.js';
 
 type Route = { status?: number; body: string };
 
@@ -30,7 +31,7 @@ const MEMBERS = `{
 describe('HttpPDClient.members', () => {
   it('keeps 20-digit member and cluster ids exact', async () => {
     const { transport } = fakeTransport({ '/pd/api/v1/members': { body: MEMBERS } });
-    const m = await new HttpPDClient(transport).members();
+    const m = await pdCalls(transport).members();
     expect(m.clusterID).toBe('7412345678901234567');
     expect(m.members.map((x) => x.id)).toEqual(['13711283423532012345', '18446744073709551615']);
     expect(m.leader?.id).toBe('13711283423532012345');
@@ -40,7 +41,7 @@ describe('HttpPDClient.members', () => {
 
   it('represents a half-joined member without name or client URLs', async () => {
     const { transport } = fakeTransport({ '/pd/api/v1/members': { body: MEMBERS } });
-    const half = (await new HttpPDClient(transport).members()).members[1];
+    const half = (await pdCalls(transport).members()).members[1];
     expect(half).toEqual({
       id: '18446744073709551615',
       name: '',
@@ -57,7 +58,7 @@ describe('HttpPDClient.health', () => {
       '[{"name":"basic-pd-0","member_id":13711283423532012345,"client_urls":["http://basic-pd-0:2379"],"health":true},' +
       '{"name":"","member_id":9,"client_urls":null,"health":false}]';
     const { transport, calls } = fakeTransport({ '/pd/api/v1/health': { body } });
-    const h = await new HttpPDClient(transport).health();
+    const h = await pdCalls(transport).health();
     expect(h).toEqual([
       { id: '13711283423532012345', name: 'basic-pd-0', clientURLs: ['http://basic-pd-0:2379'], health: true },
       { id: '9', name: '', clientURLs: [], health: false },
@@ -67,7 +68,7 @@ describe('HttpPDClient.health', () => {
 
   it('rejects an object where the array belongs', async () => {
     const { transport } = fakeTransport({ '/pd/api/v1/health': { body: '{"health": true}' } });
-    const err = await new HttpPDClient(transport).health().catch((e: unknown) => e);
+    const err = await pdCalls(transport).health().catch((e: unknown) => e);
     expect(isPDError(err) && err.kind).toBe('BadResponse');
   });
 });
@@ -78,7 +79,7 @@ describe('HttpPDClient.leader and cluster', () => {
       '/pd/api/v1/leader': { body: '{"name":"basic-pd-2","member_id":12297829382473034410,"client_urls":["http://x:2379"]}' },
       '/pd/api/v1/cluster': { body: '{"id":7412345678901234567,"max_peer_count":3}' },
     });
-    const client = new HttpPDClient(transport);
+    const client = pdCalls(transport);
     expect(await client.leader()).toMatchObject({ id: '12297829382473034410', name: 'basic-pd-2', clientURLs: ['http://x:2379'] });
     expect(await client.cluster()).toEqual({ id: '7412345678901234567', maxPeerCount: 3 });
   });
@@ -108,7 +109,7 @@ describe('HttpPDClient.stores', () => {
 
   it('reads omitted state and node_state as Up and Preparing, and normalizes the store', async () => {
     const { transport } = fakeTransport({ '/pd/api/v1/stores': { body: list(UP_OMITTED) } });
-    const [s] = await new HttpPDClient(transport).stores();
+    const [s] = await pdCalls(transport).stores();
     expect(s).toEqual({
       id: '1',
       address: 'basic-tikv-0.basic-tikv-peer.ns.svc:20160',
@@ -138,7 +139,7 @@ describe('HttpPDClient.stores', () => {
 
   it('passes state_name Disconnected through, defaults counts to 0 and sorts by numeric id', async () => {
     const { transport } = fakeTransport({ '/pd/api/v1/stores': { body: list(NO_STATE_NAME, DISCONNECTED, UP_OMITTED) } });
-    const stores = await new HttpPDClient(transport).stores();
+    const stores = await pdCalls(transport).stores();
     expect(stores.map((s) => s.id)).toEqual(['1', '5', '12']);
     expect(stores[1]).toMatchObject({ stateName: 'Disconnected', state: 'Up', nodeState: 'Serving', leaderCount: 0, regionCount: 0 });
     expect(stores[1]?.lastHeartbeatTS).toBe('2025-08-19T10:01:00.000Z');
@@ -150,7 +151,7 @@ describe('HttpPDClient.stores', () => {
     const { transport, calls } = fakeTransport({
       '/pd/api/v1/stores?state=0&state=1&state=2': { body: list(UP_OMITTED, TOMBSTONE) },
     });
-    const stores = await new HttpPDClient(transport).stores({ includeTombstone: true });
+    const stores = await pdCalls(transport).stores({ includeTombstone: true });
     expect(calls.map((c) => c.path)).toEqual(['/pd/api/v1/stores?state=0&state=1&state=2']);
     expect(stores[1]).toMatchObject({ id: '4', stateName: 'Tombstone', state: 'Tombstone', nodeState: 'Removed' });
     // no status.last_heartbeat_ts: the nanosecond store.last_heartbeat is used
@@ -159,14 +160,14 @@ describe('HttpPDClient.stores', () => {
 
   it('does not ask for tombstones by default', async () => {
     const { transport, calls } = fakeTransport({ '/pd/api/v1/stores': { body: list() } });
-    expect(await new HttpPDClient(transport).stores()).toEqual([]);
+    expect(await pdCalls(transport).stores()).toEqual([]);
     expect(calls.map((c) => c.path)).toEqual(['/pd/api/v1/stores']);
   });
 
   it('rejects with notBootstrapped before the first store bootstraps', async () => {
     const body = '"[PD:cluster:ErrNotBootstrapped]TiKV cluster not bootstrapped, please start TiKV first"';
     const { transport } = fakeTransport({ '/pd/api/v1/stores': { status: 500, body } });
-    const err = await new HttpPDClient(transport).stores().catch((e: unknown) => e);
+    const err = await pdCalls(transport).stores().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PDError);
     expect((err as PDError).notBootstrapped).toBe(true);
   });
@@ -183,9 +184,9 @@ describe('HttpPDClient request hook', () => {
       expect(seconds).toBeGreaterThanOrEqual(0);
       seen.push([path, status]);
     };
-    await new HttpPDClient(ok.transport, { onRequest }).stores({ includeTombstone: true });
-    await new HttpPDClient(ok.transport, { onRequest }).leader().catch(() => undefined);
-    const err = await new HttpPDClient(failing, { onRequest }).health().catch((e: unknown) => e);
+    await pdCalls(ok.transport, { onRequest }).stores({ includeTombstone: true });
+    await pdCalls(ok.transport, { onRequest }).leader().catch(() => undefined);
+    const err = await pdCalls(failing, { onRequest }).health().catch((e: unknown) => e);
     expect(seen).toEqual([
       ['/pd/api/v1/stores', 200],
       ['/pd/api/v1/leader', 404],
@@ -197,7 +198,7 @@ describe('HttpPDClient request hook', () => {
 
   it('passes its timeout to the transport', async () => {
     const { transport, calls } = fakeTransport({ '/pd/api/v1/health': { body: '[]' } });
-    await new HttpPDClient(transport, { timeoutMs: 1234 }).health();
+    await pdCalls(transport, { timeoutMs: 1234 }).health();
     expect(calls[0]?.init.timeoutMs).toBe(1234);
   });
 });
@@ -206,7 +207,7 @@ describe('HttpPDClient writes (scale-in)', () => {
   it('reads max-replicas and comma-joined location labels from config/replicate', async () => {
     const body = '{"max-replicas":3,"location-labels":"zone,host","strictly-match-label":"false","enable-placement-rules":"true","isolation-level":""}';
     const { transport } = fakeTransport({ '/pd/api/v1/config/replicate': { body } });
-    expect(await new HttpPDClient(transport).replicationConfig()).toEqual({ maxReplicas: 3, locationLabels: ['zone', 'host'] });
+    expect(await pdCalls(transport).replicationConfig()).toEqual({ maxReplicas: 3, locationLabels: ['zone', 'host'] });
   });
 
   it("offlines a store with DELETE, treating PD's own 404 and 410 as already gone", async () => {
@@ -216,7 +217,7 @@ describe('HttpPDClient writes (scale-in)', () => {
       '/pd/api/v1/store/6': { status: 410, body: '"[PD:core:ErrStoreRemoved]store 6 has been removed"' },
       '/pd/api/v1/store/7': { status: 404, body: '"[PD:core:ErrStoreNotFound]store 7 not found"' },
     });
-    const pd = new HttpPDClient(transport);
+    const pd = pdCalls(transport);
     expect(await pd.deleteStore('5')).toBe('offline');
     expect(await pd.deleteStore('6')).toBe('gone');
     expect(await pd.deleteStore('7')).toBe('gone');
@@ -225,7 +226,7 @@ describe('HttpPDClient writes (scale-in)', () => {
 
   it('surfaces PD refusing to offline a store (400: stores not enough) as an error', async () => {
     const { transport } = fakeTransport({ '/pd/api/v1/store/5': { status: 400, body: '"[PD:core:ErrStoresNotEnough]can not remove store 5 since the number of up stores would be 2 while need 3"' } });
-    const err = await new HttpPDClient(transport).deleteStore('5').catch((e: unknown) => e);
+    const err = await pdCalls(transport).deleteStore('5').catch((e: unknown) => e);
     expect(isPDError(err) && err.status).toBe(400);
     expect((err as PDError).message).toContain('ErrStoresNotEnough');
   });
@@ -235,7 +236,7 @@ describe('HttpPDClient writes (scale-in)', () => {
       '/pd/api/v1/store/5/state?state=Up': { body: '"The store\'s state is updated."' },
       '/pd/api/v1/store/6/state?state=Up': { status: 400, body: '"[PD:core:ErrStoreRemoved]store 6 has been removed"' },
     });
-    const pd = new HttpPDClient(transport);
+    const pd = pdCalls(transport);
     await pd.cancelStoreRemoval('5');
     const err = await pd.cancelStoreRemoval('6').catch((e: unknown) => e);
     expect(isPDError(err) && err.status).toBe(400);
@@ -249,7 +250,7 @@ describe('HttpPDClient writes (scale-in)', () => {
       '/pd/api/v1/members/name/basic-pd-9': { status: 404, body: '"not found, pd: basic-pd-9"' },
       '/pd/api/v1/leader/transfer/basic-pd-0': { body: '"The transfer command is submitted."' },
     });
-    const pd = new HttpPDClient(transport);
+    const pd = pdCalls(transport);
     expect(await pd.deleteMember('basic-pd-2')).toBe('removed');
     expect(await pd.deleteMember('basic-pd-9')).toBe('gone');
     await pd.transferLeader('basic-pd-0');
@@ -264,7 +265,7 @@ describe('HttpPDClient writes (scale-in)', () => {
 describe('HttpPDClient evict-leader scheduler (rolling upgrades)', () => {
   it('adds a store with store_id as a JSON number, exact beyond 2^53', async () => {
     const { transport, calls } = fakeTransport({ '/pd/api/v1/schedulers': { body: '"The scheduler is created."' } });
-    const pd = new HttpPDClient(transport);
+    const pd = pdCalls(transport);
     await pd.evictLeader('5');
     await pd.evictLeader('18446744073709551615');
     expect(calls.map((c) => c.init.method)).toEqual(['POST', 'POST']);
@@ -274,13 +275,13 @@ describe('HttpPDClient evict-leader scheduler (rolling upgrades)', () => {
 
   it('refuses an id that is not decimal rather than send a malformed body', async () => {
     const { transport, calls } = fakeTransport({});
-    await expect(new HttpPDClient(transport).evictLeader('5,"x":1')).rejects.toThrow(/not a PD store id/);
+    await expect(pdCalls(transport).evictLeader('5,"x":1')).rejects.toThrow(/not a PD store id/);
     expect(calls).toHaveLength(0);
   });
 
   it('surfaces PD refusing an eviction (unknown store) as an error', async () => {
     const { transport } = fakeTransport({ '/pd/api/v1/schedulers': { status: 500, body: '"[PD:core:ErrStoreNotFound]store id 9 not found"' } });
-    const err = await new HttpPDClient(transport).evictLeader('9').catch((e: unknown) => e);
+    const err = await pdCalls(transport).evictLeader('9').catch((e: unknown) => e);
     expect(isPDError(err) && err.status).toBe(500);
   });
 
@@ -289,7 +290,7 @@ describe('HttpPDClient evict-leader scheduler (rolling upgrades)', () => {
       '/pd/api/v1/schedulers/evict-leader-scheduler-5': { body: 'null' },
       '/pd/api/v1/schedulers/evict-leader-scheduler-6': { status: 404, body: 'null' },
     });
-    const pd = new HttpPDClient(transport);
+    const pd = pdCalls(transport);
     expect(await pd.removeEvictLeader('5')).toBe('removed');
     expect(await pd.removeEvictLeader('6')).toBe('gone');
     expect(calls.map((c) => `${c.init.method} ${c.path}`)).toEqual([
@@ -301,9 +302,9 @@ describe('HttpPDClient evict-leader scheduler (rolling upgrades)', () => {
   it('lists the evicted stores from the scheduler config, none when the scheduler is absent', async () => {
     const path = '/pd/api/v1/scheduler-config/evict-leader-scheduler/list';
     const body = '{"store-id-ranges":{"12":[{"start-key":"","end-key":""}],"4":[{"start-key":"","end-key":""}]},"batch":3}';
-    expect(await new HttpPDClient(fakeTransport({ [path]: { body } }).transport).evictLeaderStores()).toEqual(['4', '12']);
-    expect(await new HttpPDClient(fakeTransport({}).transport).evictLeaderStores()).toEqual([]);
-    const err = await new HttpPDClient(fakeTransport({ [path]: { status: 500, body: '"boom"' } }).transport).evictLeaderStores().catch((e: unknown) => e);
+    expect(await pdCalls(fakeTransport({ [path]: { body } }).transport).evictLeaderStores()).toEqual(['4', '12']);
+    expect(await pdCalls(fakeTransport({}).transport).evictLeaderStores()).toEqual([]);
+    const err = await pdCalls(fakeTransport({ [path]: { status: 500, body: '"boom"' } }).transport).evictLeaderStores().catch((e: unknown) => e);
     expect(isPDError(err) && err.status).toBe(500);
   });
 });
@@ -323,25 +324,25 @@ describe('HttpPDClient: only PD\'s word counts as "gone"', () => {
   const everyPath = (status: number, body: string): PDTransport => async () => ({ status, body });
 
   it.each([
-    ['deleteMember', (pd: HttpPDClient) => pd.deleteMember('basic-pd-3')],
-    ['deleteStore', (pd: HttpPDClient) => pd.deleteStore('5')],
-    ['removeEvictLeader', (pd: HttpPDClient) => pd.removeEvictLeader('5')],
-    ['evictLeaderStores', (pd: HttpPDClient) => pd.evictLeaderStores()],
+    ['deleteMember', (pd: PDCalls) => pd.deleteMember('basic-pd-3')],
+    ['deleteStore', (pd: PDCalls) => pd.deleteStore('5')],
+    ['removeEvictLeader', (pd: PDCalls) => pd.removeEvictLeader('5')],
+    ['evictLeaderStores', (pd: PDCalls) => pd.evictLeaderStores()],
   ])("%s: the API server's 404 (a Status object) is an error saying who answered", async (_, call) => {
-    const err = await call(new HttpPDClient(everyPath(404, apiserver404))).catch((e: unknown) => e);
+    const err = await call(pdCalls(everyPath(404, apiserver404))).catch((e: unknown) => e);
     expect(isPDError(err) && err.status).toBe(404);
     expect((err as PDError).message).toContain('the API server answered, not PD: services "basic-pd" not found');
   });
 
   it.each([
-    ['deleteMember', (pd: HttpPDClient) => pd.deleteMember('basic-pd-3'), 404, '"[PD:core:ErrStoreNotFound]store 5 not found"'],
-    ['deleteStore', (pd: HttpPDClient) => pd.deleteStore('5'), 404, '"not found, pd: basic-pd-3"'],
-    ['deleteStore', (pd: HttpPDClient) => pd.deleteStore('5'), 404, '404 page not found\n'],
-    ['deleteStore', (pd: HttpPDClient) => pd.deleteStore('5'), 410, '<html>Gone</html>'],
-    ['removeEvictLeader', (pd: HttpPDClient) => pd.removeEvictLeader('5'), 404, '<html>not found</html>'],
-    ['evictLeaderStores', (pd: HttpPDClient) => pd.evictLeaderStores(), 404, '"something else"'],
+    ['deleteMember', (pd: PDCalls) => pd.deleteMember('basic-pd-3'), 404, '"[PD:core:ErrStoreNotFound]store 5 not found"'],
+    ['deleteStore', (pd: PDCalls) => pd.deleteStore('5'), 404, '"not found, pd: basic-pd-3"'],
+    ['deleteStore', (pd: PDCalls) => pd.deleteStore('5'), 404, '404 page not found\n'],
+    ['deleteStore', (pd: PDCalls) => pd.deleteStore('5'), 410, '<html>Gone</html>'],
+    ['removeEvictLeader', (pd: PDCalls) => pd.removeEvictLeader('5'), 404, '<html>not found</html>'],
+    ['evictLeaderStores', (pd: PDCalls) => pd.evictLeaderStores(), 404, '"something else"'],
   ])('%s: a 404/410 whose body is not what PD says for this call is an error', async (_, call, status, body) => {
-    const err = await call(new HttpPDClient(everyPath(status, body))).catch((e: unknown) => e);
+    const err = await call(pdCalls(everyPath(status, body))).catch((e: unknown) => e);
     expect(isPDError(err) && err.status).toBe(status);
   });
 });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TikvClusterStatus } from '../../../src/api/v1alpha1.js';
 import { compareIds } from '../../../src/controller/pd/client.js';
-import { statusEqual } from '../../../src/controller/pd/status.js';
+import { statusEqual } from '../../../src/controller/status/equal.js';
 
 describe('compareIds', () => {
   it('orders decimal ids like the integers they are, beyond 2^53 too', () => {

@@ -2,16 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  choosePDAccess,
-  createPDResolver,
-  directTransport,
-  inClusterPDURL,
-  pdURLFromTemplate,
-  serviceProxyPath,
-  serviceProxyTransport,
-} from '../../../src/controller/pd/client.js';
+import { directTransport, serviceProxyPath, serviceProxyTransport } from '../../../src/controller/pd/client.js';
 import { PDError } from '../../../src/controller/pd/json.js';
+import { choosePDAccess, createPDResolver, inClusterPDURL, pdURLFromTemplate } from '../../../src/controller/pd/resolve.js';
 import { USER_AGENT } from '../../../src/controller/runtime/user-agent.js';
 
 interface Seen {
@@ -155,14 +148,14 @@ describe('PD resolver', () => {
   it('points every cluster at the URL template from the environment', async () => {
     const { base, seen } = await stubServer(true, 200, '[]');
     const resolve = createPDResolver({ env: { TIKV_OPERATOR_PD_URL_TEMPLATE: base, KUBERNETES_SERVICE_HOST: '10.96.0.1' } });
-    expect(await resolve(cluster).health()).toEqual([]);
+    expect(await resolve(cluster).reads.health()).toEqual([]);
     expect(seen.map((s) => s.url)).toEqual(['/pd/api/v1/health']);
   });
 
   it('goes through the service proxy of the kubeconfig outside a pod', async () => {
     const { base, seen } = await stubServer(true, 200, '[]');
     const resolve = createPDResolver({ env: {}, kubeConfig: kubeConfigFor(base, 'tok') });
-    await resolve(cluster).health();
+    await resolve(cluster).reads.health();
     expect(seen).toEqual([
       { method: 'GET', url: '/api/v1/namespaces/ns/services/basic-pd:2379/proxy/pd/api/v1/health', authorization: 'Bearer tok' },
     ]);

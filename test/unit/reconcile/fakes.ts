@@ -7,21 +7,26 @@ import { API_VERSION, KIND } from '../../../src/api/v1alpha1.js';
 import { CLAIM_ADMISSION_ANNOTATION, CLAIM_ADMITTED, CLAIM_CLUSTER_ID_ANNOTATION, CLAIM_PENDING, type KubeObject } from '../../../src/charts/index.js';
 import { type ApplyResult, contains } from '../../../src/controller/kube/apply.js';
 import type { AdmissionRecord, ClaimAPI, VolumeClaim } from '../../../src/controller/kube/claims.js';
-import type { LivePod, PodAPI } from '../../../src/controller/kube/pods.js';
 import type { EventRecorder, EventTarget, EventType } from '../../../src/controller/kube/events.js';
+import type { LivePod, LiveStatefulSet, OwnedKinds, TikvClusterObject } from '../../../src/controller/kube/objects.js';
+import type { PodAPI, PodIncarnation } from '../../../src/controller/kube/pods.js';
 import type {
-  ClusterRef,
-  PDClient,
   PDClusterInfo,
   PDMember,
   PDMemberHealth,
   PDMembers,
+  PDReads,
   PDReplicationConfig,
   PDStore,
   PDStoreState,
+  PDWrites,
 } from '../../../src/controller/pd/client.js';
 import { PDError } from '../../../src/controller/pd/json.js';
-import { type ObjectStore, TikvClusterReconciler, type TikvClusterObject } from '../../../src/controller/reconcile/reconciler.js';
+import { composeIO, type Guarded, guardWrites, type ObjectCache, type Reads, type Writes } from '../../../src/controller/reconcile/io.js';
+import { Memory } from '../../../src/controller/reconcile/memory.js';
+import type { Pass } from '../../../src/controller/reconcile/steps.js';
+import { TikvClusterReconciler } from '../../../src/controller/reconcile/reconciler.js';
+import type { ClusterRef } from '../../../src/controller/ref.js';
 import type { Logger } from '../../../src/controller/runtime/log.js';
 
 export const NS = 'ns';
@@ -35,7 +40,7 @@ export const BUSY_MS = 3_000;
 type OwnedKind = 'StatefulSet' | 'ConfigMap' | 'Service';
 
 /** The informer caches: clusters and owned objects by kind/namespace/name. */
-export class FakeStore implements ObjectStore {
+export class FakeStore implements ObjectCache {
   readonly clusters = new Map<string, TikvClusterObject>();
   readonly objects = new Map<string, KubeObject>();
   /** PVCs by name, as the StatefulSet controller leaves them (retained on scale-in). */
@@ -50,6 +55,10 @@ export class FakeStore implements ObjectStore {
   object(kind: OwnedKind, namespace: string, name: string): KubeObject | undefined {
     const o = this.objects.get(`${kind}/${namespace}/${name}`);
     return o && structuredClone(o);
+  }
+
+  owned<K extends OwnedKind>(kind: K, namespace: string, name: string): OwnedKinds[K] | undefined {
+    return this.object(kind, namespace, name) as OwnedKinds[K] | undefined;
   }
 
   put(obj: KubeObject): void {
@@ -138,9 +147,9 @@ export class FakeStore implements ObjectStore {
   /** The clock pods are created by. */
   clock: () => number = () => T0;
 
-  pods(_namespace: string, cluster: string, component: 'pd' | 'tikv'): KubeObject[] {
+  pods(_namespace: string, cluster: string, component: 'pd' | 'tikv'): LivePod[] {
     const prefix = `${component === 'pd' ? names(cluster).pdStatefulSet : names(cluster).tikvStatefulSet}-`;
-    return [...this.podObjects.values()].filter((p) => p.metadata.name.startsWith(prefix)).map((p) => structuredClone(p));
+    return [...this.podObjects.values()].filter((p) => p.metadata.name.startsWith(prefix)).map((p) => structuredClone(p) as LivePod);
   }
 
   pod(name: string): KubeObject | undefined {
@@ -318,7 +327,7 @@ export class FakePods implements PodAPI {
 
   constructor(private readonly store: FakeStore) {}
 
-  async getPod(_namespace: string, name: string, gate: string): Promise<LivePod | undefined> {
+  async getPod(_namespace: string, name: string, gate: string): Promise<PodIncarnation | undefined> {
     this.reads.push(name);
     const pod = this.store.podObjects.get(name);
     if (!pod) return undefined;
@@ -353,8 +362,8 @@ export class FakePods implements PodAPI {
     if (pod?.metadata.deletionTimestamp) this.store.podObjects.delete(name);
   }
 
-  async getStatefulSet(_namespace: string, name: string): Promise<KubeObject | undefined> {
-    return this.apiStatefulSets.get(name) ?? this.store.get('StatefulSet', name);
+  async getStatefulSet(_namespace: string, name: string): Promise<LiveStatefulSet | undefined> {
+    return (this.apiStatefulSets.get(name) ?? this.store.get('StatefulSet', name)) as LiveStatefulSet | undefined;
   }
 }
 
@@ -399,7 +408,7 @@ const pdClient = (name: string) => `http://${name}.${names(NAME).pdPeerService}.
  * A PD: scripted members/stores/replication config; records every write it is asked for
  * (also when unreachable) and reacts to writes the way PD does, so a test can step on.
  */
-export class FakePD implements PDClient {
+export class FakePD implements PDReads, PDWrites {
   reachable = false;
   unreachableError = 'GET /pd/api/v1/health failed: connect ECONNREFUSED 10.96.0.10:2379';
   clusterID = '7412345678901234567';
@@ -634,6 +643,12 @@ export const silentLog: Logger = {
   child: () => silentLog,
 };
 
+/** A logger that keeps every entry's fields (with its bindings) and message. */
+export function recordingLog(into: Array<Record<string, unknown>>, bindings: Record<string, unknown> = {}): Logger {
+  const at = (level: string) => (obj: Record<string, unknown>, msg?: string) => void into.push({ ...bindings, ...obj, level, msg });
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (more) => recordingLog(into, { ...bindings, ...more }) };
+}
+
 export interface StatusWrite {
   key: ClusterRef;
   live: TikvClusterStatus | undefined;
@@ -664,6 +679,10 @@ export class World {
   /** Thrown by the next status writes (then cleared), e.g. a 404 for a cluster just deleted. */
   statusWriteError: Error | undefined;
   reconciler: TikvClusterReconciler;
+  /** Every log entry of the reconciler, fields and message. */
+  readonly logged: Array<Record<string, unknown>> = [];
+  /** Aborted: this process lost its Lease, and the reconciler's writes refuse. */
+  readonly leading = new AbortController();
 
   /** `null`: no cluster in the cache. */
   constructor(cluster: TikvClusterObject | null = basicCluster()) {
@@ -676,14 +695,19 @@ export class World {
     this.reconciler = this.newReconciler();
   }
 
-  private newReconciler(): TikvClusterReconciler {
-    return new TikvClusterReconciler({
-      store: this.store,
+  /** The reads and guarded writes over the fakes, as the operator composes its own. */
+  io(): { reads: Reads; writes: Guarded<Writes> } {
+    const { reads, writes } = composeIO({
+      cache: this.store,
+      claims: this.claims,
+      pods: this.pods,
+      events: this.events,
       apply: async (desired, live) => {
         const refusal = this.rejectApply(desired);
         if (refusal) throw new Error(refusal);
-        this.onApply(desired, live);
-        return fakeApply(this.store, this.applies)(desired, live);
+        const liveObject = live as KubeObject | undefined;
+        this.onApply(desired, liveObject);
+        return fakeApply(this.store, this.applies)(desired, liveObject);
       },
       writeStatus: async (key, live, desired) => {
         if (this.statusWriteError) throw this.statusWriteError;
@@ -701,12 +725,39 @@ export class World {
       },
       pd: () => {
         this.pd.resolved += 1;
-        return this.pd;
+        return { reads: this.pd, writes: this.pd };
       },
-      claims: this.claims,
-      pods: this.pods,
-      events: this.events,
-      log: silentLog,
+    });
+    return { reads, writes: guardWrites(writes, this.leading.signal) };
+  }
+
+  /**
+   * One pass over the cluster in the cache, as reconcile() hands it to each step, with a
+   * memory of its own (`memory` to carry one across passes): for a step's own test.
+   */
+  pass(memory = new Memory(this.nowMs).of(KEY)): Pass {
+    const raw = this.store.cluster(NS, NAME);
+    if (!raw) throw new Error('no cluster in the cache');
+    const { reads, writes } = this.io();
+    return {
+      key: KEY,
+      ref: { namespace: NS, name: NAME },
+      raw,
+      reads,
+      writes,
+      memory,
+      log: recordingLog(this.logged),
+      now: new Date(this.nowMs),
+      target: { apiVersion: API_VERSION, kind: KIND, name: NAME, namespace: NS, uid: raw.metadata.uid },
+    };
+  }
+
+  private newReconciler(): TikvClusterReconciler {
+    const { reads, writes } = this.io();
+    return new TikvClusterReconciler({
+      reads,
+      writes,
+      log: recordingLog(this.logged),
       now: () => new Date(this.nowMs),
       steadyRequeueMs: STEADY_MS,
       busyRequeueMs: BUSY_MS,

@@ -3,21 +3,20 @@ import { describe, expect, it } from 'vitest';
 import { tikvAdvertiseAddr, tikvPodName } from '../../../src/api/names.js';
 import type { PDMemberStatus, TiKVStoreStatus } from '../../../src/api/v1alpha1.js';
 import { ADMISSION_GATE } from '../../../src/charts/index.js';
+import type { MembersView, StoresView } from '../../../src/controller/pd/view.js';
 import {
+  buriedTiKVTop,
   decidePDClaim,
   decideTiKVClaim,
   initialMemberCount,
-  type PDView,
   pdBootstrapped,
   planPDReplicas,
   planTiKVReplicas,
-  buriedTiKVTop,
   podsToAdmit,
   type RemovalProof,
   recreatesGated,
   removedPDTop,
   replaceBuried,
-  type StoresView,
 } from '../../../src/controller/reconcile/plan.js';
 
 const C = 'basic';
@@ -56,15 +55,15 @@ describe('pdBootstrapped', () => {
 });
 
 describe('planPDReplicas', () => {
-  const up = (ms: PDMemberStatus[], leader?: string): PDView => ({ reachable: true, members: ms, leader });
+  const up = (ms: PDMemberStatus[], leader?: string): MembersView => ({ kind: 'Observed', members: ms, leader });
 
   it('scales out at once and creates with the desired count', () => {
     expect(planPDReplicas(C, 5, 3, up(members(3)))).toEqual({ replicas: 5 });
-    expect(planPDReplicas(C, 3, undefined, { reachable: false, error: 'x' })).toEqual({ replicas: 3 });
+    expect(planPDReplicas(C, 3, undefined, { kind: 'Unreachable', error: 'x' })).toEqual({ replicas: 3 });
   });
 
   it('keeps every pod while PD is unreachable and says why', () => {
-    const plan = planPDReplicas(C, 3, 5, { reachable: false, error: 'connect ECONNREFUSED' });
+    const plan = planPDReplicas(C, 3, 5, { kind: 'Unreachable', error: 'connect ECONNREFUSED' });
     expect(plan.replicas).toBe(5);
     expect(plan.action).toBeUndefined();
     expect(plan.waiting?.reason).toBe('ScaleInWaitingForPD');
@@ -293,7 +292,7 @@ describe('decideTiKVClaim with what the PVC records', () => {
 });
 
 describe('decidePDClaim (a leftover PVC before scale-out)', () => {
-  const up = (ms: PDMemberStatus[]): PDView => ({ reachable: true, members: ms });
+  const up = (ms: PDMemberStatus[]): MembersView => ({ kind: 'Observed', members: ms });
 
   it('deletes it when bootstrapped PD lists every member by pod name and not this one', () => {
     const d = decidePDClaim(C, 3, up(members(3)), true);
@@ -309,11 +308,11 @@ describe('decidePDClaim (a leftover PVC before scale-out)', () => {
   it('deletes at once a PVC recording a removed member, after a fresh check one without; reuses a never-admitted one', () => {
     expect(decidePDClaim(C, 3, up(members(3)), true, { annotations: { 'tikv.org/pd-member-id': '103' } })).toEqual({ kind: 'delete', reason: expect.any(String) });
     expect(decidePDClaim(C, 3, up(members(3)), true, {})).toMatchObject({ kind: 'delete', confirm: true });
-    expect(decidePDClaim(C, 3, { reachable: false, error: 'x' }, false, { annotations: { 'tikv.org/admission': 'pending' } })).toMatchObject({ kind: 'reuse' });
+    expect(decidePDClaim(C, 3, { kind: 'Unreachable', error: 'x' }, false, { annotations: { 'tikv.org/admission': 'pending' } })).toMatchObject({ kind: 'reuse' });
   });
 
   it('keeps it when PD is unreachable or not bootstrapped', () => {
-    const down = decidePDClaim(C, 3, { reachable: false, error: 'i/o timeout' }, true);
+    const down = decidePDClaim(C, 3, { kind: 'Unreachable', error: 'i/o timeout' }, true);
     expect(down.kind === 'wait' && down.message).toContain('i/o timeout');
     expect(decidePDClaim(C, 3, up(members(3)), false).kind).toBe('wait');
   });
@@ -347,8 +346,8 @@ describe('scale-in safety (properties)', () => {
     fc.assert(
       fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 7 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), (health, desired, live) => {
         const ms = health.map((h, i) => member(i, h));
-        const plan = planPDReplicas(C, desired, live, { reachable: true, members: ms, leader: ms[0]?.name });
-        const unreachable = planPDReplicas(C, desired, live, { reachable: false, error: 'down' });
+        const plan = planPDReplicas(C, desired, live, { kind: 'Observed', members: ms, leader: ms[0]?.name });
+        const unreachable = planPDReplicas(C, desired, live, { kind: 'Unreachable', error: 'down' });
         if (desired >= live) return plan.replicas === desired;
         const targetListed = ms.some((m) => m.name === `${C}-pd-${live - 1}`);
         const dropOk = plan.replicas === live || (plan.replicas === live - 1 && !targetListed);
@@ -441,11 +440,11 @@ describe('a wanted top pod whose data PD buried', () => {
   });
 
   it('PD: a bootstrapped PD that names every member and none for the top pod', () => {
-    const up = (ms: PDMemberStatus[]): PDView => ({ reachable: true, members: ms });
+    const up = (ms: PDMemberStatus[]): MembersView => ({ kind: 'Observed', members: ms });
     expect(removedPDTop(C, 4, up(members(3)), true)).toBe(3);
     expect(removedPDTop(C, 4, up(members(4)), true)).toBeUndefined();
     expect(removedPDTop(C, 4, up([...members(3), { name: 'unnamed-7', id: '7', health: false }]), true)).toBeUndefined();
     expect(removedPDTop(C, 4, up(members(3)), false)).toBeUndefined();
-    expect(removedPDTop(C, 4, { reachable: false, error: 'x' }, true)).toBeUndefined();
+    expect(removedPDTop(C, 4, { kind: 'Unreachable', error: 'x' }, true)).toBeUndefined();
   });
 });

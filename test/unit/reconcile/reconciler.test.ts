@@ -850,3 +850,19 @@ describe('an object the apiserver refuses', () => {
     expect(w.condition('Progressing')?.reason).not.toBe('ApplyFailed');
   });
 });
+
+describe('per-cluster memory is forgotten with the cluster', () => {
+  it('a cluster re-created under the same name with the same refused object gets its ApplyFailed Event again', async () => {
+    const w = new World();
+    w.rejectApply = (o) => (o.kind === 'Service' && o.metadata.name === n.pdPeerService ? 'admission webhook "quota" denied the request' : undefined);
+    await expect(w.reconcile()).rejects.toThrow(/apply failed/);
+    expect(w.events.reasons().filter((r) => r === 'ApplyFailed')).toHaveLength(1);
+    // kubectl delete tkc basic: the informer drops it, the next reconcile of the key finds nothing.
+    w.store.clusters.delete(KEY);
+    expect(await w.reconcile()).toEqual({});
+    // kubectl apply again: a new object, the same webhook refusal.
+    w.store.setCluster(basicCluster());
+    await expect(w.reconcile()).rejects.toThrow(/apply failed/);
+    expect(w.events.reasons().filter((r) => r === 'ApplyFailed')).toHaveLength(2);
+  });
+});

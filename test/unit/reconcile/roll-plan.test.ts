@@ -1,18 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { tikvAdvertiseAddr, tikvPodName } from '../../../src/api/names.js';
 import type { PDMemberStatus, TiKVStoreStatus } from '../../../src/api/v1alpha1.js';
+import type { MembersView, StoresView } from '../../../src/controller/pd/view.js';
 import {
   EVICT_LEADER_TIMEOUT_MS,
   type EvictionView,
-  type PDView,
   evictionsToRemove,
   pdRollUnsettled,
   planPDRoll,
   planTiKVRoll,
   type RollPod,
   type RollState,
-  type StoresView,
-} from '../../../src/controller/reconcile/plan.js';
+} from '../../../src/controller/reconcile/roll-plan.js';
 
 const C = 'basic';
 const NOW = Date.parse('2025-08-19T10:00:00Z');
@@ -43,7 +42,7 @@ const pods = (partition: number, replicas = 3, notReady: number[] = []): RollPod
 const noEviction: EvictionView = { stores: [], since: new Map(), now: NOW };
 
 describe('planPDRoll', () => {
-  const pd = { reachable: true as const, members: [member(0), member(1), member(2)], leader: `${C}-pd-0` };
+  const pd = { kind: 'Observed' as const, members: [member(0), member(1), member(2)], leader: `${C}-pd-0` };
 
   it('starts at partition = replicas when the template changes: nothing is replaced yet', () => {
     const plan = planPDRoll(C, { ...rolling(0), templateChanging: true, currentRevision: 'r1', updateRevision: 'r1' }, pods(3), pd);
@@ -77,11 +76,11 @@ describe('planPDRoll', () => {
   });
 
   it('holds when PD is unreachable', () => {
-    const plan = planPDRoll(C, rolling(2), pods(2), { reachable: false, error: 'connect ECONNREFUSED' });
+    const plan = planPDRoll(C, rolling(2), pods(2), { kind: 'Unreachable', error: 'connect ECONNREFUSED' });
     expect(plan.partition).toBe(2);
     expect(plan.rolls).toBeUndefined();
     expect(plan.waiting?.message).toContain('PD is unreachable (connect ECONNREFUSED)');
-    expect(planPDRoll(C, rolling(3), pods(3), { reachable: false, error: 'x' }).partition).toBe(3);
+    expect(planPDRoll(C, rolling(3), pods(3), { kind: 'Unreachable', error: 'x' }).partition).toBe(3);
   });
 
   it("moves leadership off the next pod first, to a member already on the new revision", () => {
@@ -165,7 +164,7 @@ describe('evictionsToRemove', () => {
 
 describe('pdRollUnsettled (TiKV rolls only after PD has finished)', () => {
   const done = (): RollState => ({ replicas: 3, partition: 0, templateChanging: false, statusCurrent: true, currentRevision: 'r2', updateRevision: 'r2' });
-  const healthy: PDView = { reachable: true, members: [member(0), member(1), member(2)] };
+  const healthy: MembersView = { kind: 'Observed', members: [member(0), member(1), member(2)] };
   const onR2 = (notReady: number[] = []) => pods(0, 3, notReady);
 
   it('is settled once every pod runs the update revision, is Ready, and PD says every member is healthy', () => {
@@ -177,8 +176,8 @@ describe('pdRollUnsettled (TiKV rolls only after PD has finished)', () => {
     expect(pdRollUnsettled(C, rolling(0), pods(0), healthy)).toContain('PD is rolled first');
     expect(pdRollUnsettled(C, done(), onR2([0]), healthy)).toContain('basic-pd-0');
     expect(pdRollUnsettled(C, done(), onR2().filter((p) => p.ordinal !== 0), healthy)).toContain('does not exist');
-    expect(pdRollUnsettled(C, done(), onR2(), { reachable: true, members: [member(0, false), member(1), member(2)] })).toContain('basic-pd-0 not healthy');
-    expect(pdRollUnsettled(C, done(), onR2(), { reachable: false, error: 'refused' })).toContain('refused');
+    expect(pdRollUnsettled(C, done(), onR2(), { kind: 'Observed', members: [member(0, false), member(1), member(2)] })).toContain('basic-pd-0 not healthy');
+    expect(pdRollUnsettled(C, done(), onR2(), { kind: 'Unreachable', error: 'refused' })).toContain('refused');
     expect(pdRollUnsettled(C, { ...done(), statusCurrent: false }, onR2(), healthy)).toBeDefined();
     expect(pdRollUnsettled(C, { ...done(), templateChanging: true }, onR2(), healthy)).toBeDefined();
   });

@@ -138,3 +138,20 @@ describe('rolling upgrade', () => {
     expect([...w.pd.evicted]).toEqual(['99']);
   });
 });
+
+describe('a refused StatefulSet apply during a roll', () => {
+  it('announces a pod it lets the StatefulSet replace only once the lowered partition was applied', async () => {
+    const w = await upgradeStarted();
+    w.store.runStatefulSet(n.pdStatefulSet);
+    w.store.runStatefulSet(n.tikvStatefulSet);
+    w.rejectApply = (o) => (o.kind === 'StatefulSet' && o.metadata.name === n.pdStatefulSet ? 'admission webhook "policy" denied the request' : undefined);
+    await expect(w.reconcile()).rejects.toThrow(/apply failed/);
+    expect(partition(w, n.pdStatefulSet)).toBe(3);
+    expect(w.events.events.filter((e) => e.reason === 'RollingUpdate')).toEqual([]);
+    w.rejectApply = () => undefined;
+    await w.reconcile();
+    expect(partition(w, n.pdStatefulSet)).toBe(2);
+    const rolled = w.events.events.filter((e) => e.reason === 'RollingUpdate').map((e) => e.message);
+    expect(rolled).toEqual(['replacing pod basic-pd-2 with the new revision (partition 2)']);
+  });
+});

@@ -1,19 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition, TikvClusterStatus } from '../../../src/api/v1alpha1.js';
-import { HttpPDClient, type PDStore } from '../../../src/controller/pd/client.js';
+import type { PDStore } from '../../../src/controller/pd/client.js';
 import { PDError } from '../../../src/controller/pd/json.js';
+import type { PDMemberHealth, PDMembers } from '../../../src/controller/pd/reads.js';
+import { membersView, storesView, storesViewOfError } from '../../../src/controller/pd/view.js';
+import type { ClusterRef } from '../../../src/controller/ref.js';
 import {
   type ConditionInput,
   deriveConditions,
-  derivePDStatus,
   derivePhase,
-  deriveTiKVStatus,
   formatAge,
   observeStatefulSet,
+  type PDStatus,
+  derivePDStatus as pdStatusOf,
   type StatefulSetObservation,
   statusEqual,
-  storesObservationOfError,
-} from '../../../src/controller/pd/status.js';
+  type TiKVStatus,
+  deriveTiKVStatus as tikvStatusOf,
+} from '../../../src/controller/status/index.js';
+import { pdCalls } from '../../env/pd-client.js';
+
+// PD's answers as the views every rule reads (pd/view.ts), then the status rules over them.
+const deriveTiKVStatus = (prev: TiKVStatus | undefined, obs: { stores: PDStore[] }, c: ClusterRef, now: Date) => tikvStatusOf(prev, storesView(obs.stores, c), now);
+function derivePDStatus(prev: PDStatus | undefined, obs: { health: PDMemberHealth[]; members: PDMembers }, now: Date) {
+  const view = membersView(obs.health, obs.members);
+  if (view.kind !== 'Observed') throw new Error('PD answered');
+  return pdStatusOf(prev, view, now);
+}
+const storesObservationOfError = storesViewOfError;
 
 const cluster = { name: 'basic', namespace: 'ns' };
 const T0 = new Date('2025-08-19T10:00:00Z');
@@ -21,7 +35,7 @@ const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
 /** Runs PD JSON through the real client so fixtures use PD's own field names. */
 async function pd(routes: Record<string, string>) {
-  return new HttpPDClient(async (path) => (routes[path] ? { status: 200, body: routes[path] } : { status: 404, body: '"not found"' }));
+  return pdCalls(async (path) => (routes[path] ? { status: 200, body: routes[path] } : { status: 404, body: '"not found"' }));
 }
 
 const store = (id: number, address: string, stateName: string, heartbeat: string, extra = '') =>
@@ -298,8 +312,8 @@ describe('observeStatefulSet', () => {
   it('reads the rollout fields with absent counts as 0', () => {
     expect(
       observeStatefulSet({
-        metadata: { generation: 3 },
-        spec: { replicas: 3, selector: {}, serviceName: 's', template: {} },
+        metadata: { name: 'basic-pd', generation: 3 },
+        spec: { replicas: 3, template: {} },
         status: { replicas: 3, readyReplicas: 2, currentRevision: 'a', updateRevision: 'b', observedGeneration: 3 },
       }),
     ).toEqual({ specReplicas: 3, replicas: 3, readyReplicas: 2, updatedReplicas: 0, currentRevision: 'a', updateRevision: 'b', generation: 3, observedGeneration: 3 });

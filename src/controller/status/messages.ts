@@ -1,0 +1,51 @@
+// The words of the conditions: how problems are listed, how a store's or a member's trouble
+// is described (with what to check), so that every condition says it the same way.
+import type { PDMemberStatus, TiKVStoreStatus } from '../../api/v1alpha1.js';
+import { formatAge } from './time.js';
+
+export const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+const MAX_LISTED = 8;
+
+/** One item reads as a clause; several become sentences, since items use ";" themselves. */
+export function listProblems(items: string[]): string {
+  const shown = items.slice(0, MAX_LISTED);
+  if (items.length > MAX_LISTED) shown.push(`and ${items.length - MAX_LISTED} more`);
+  if (shown.length === 1) return shown[0] ?? '';
+  return shown.map((i) => `${i.charAt(0).toUpperCase()}${i.slice(1)}.`).join(' ');
+}
+
+/** "summary: item" for one item, "Summary. Item one. Item two." for several. */
+export function withDetails(summary: string, items: string[]): string {
+  if (items.length === 0) return summary;
+  if (items.length === 1) return `${summary}: ${items[0]}`;
+  return listProblems([summary, ...items]);
+}
+
+const storeLabel = (s: TiKVStoreStatus) => `store ${s.id} (${s.podName ?? s.address})`;
+const podHint = (s: TiKVStoreStatus) => `check the pod ${s.podName ?? `at ${s.address}`}`;
+
+function heartbeatAge(s: TiKVStoreStatus, now: Date): string {
+  if (!s.lastHeartbeatTime) return 'PD never received a heartbeat from it';
+  return `no heartbeat for ${formatAge((now.getTime() - Date.parse(s.lastHeartbeatTime)) / 1000)}`;
+}
+
+export function describeStoreProblem(s: TiKVStoreStatus, now: Date): string {
+  switch (s.state) {
+    case 'Disconnected':
+      return `${storeLabel(s)} is Disconnected: ${heartbeatAge(s, now)}; ${podHint(s)}`;
+    case 'Down':
+      return `${storeLabel(s)} is Down: ${heartbeatAge(s, now)}; PD is re-creating its Region replicas on other stores; ${podHint(s)}`;
+    case 'Offline':
+      return describeOffline(s);
+    default:
+      return `${storeLabel(s)} is ${s.state}; ${podHint(s)}`;
+  }
+}
+
+export const describeOffline = (s: TiKVStoreStatus) => `${storeLabel(s)} is Offline: PD is moving its Regions away before removing it`;
+export const describeUnhealthyMember = (m: PDMemberStatus) => `PD member ${m.name} is unhealthy; check its pod and logs`;
+
+export const ACTIVE = (s: TiKVStoreStatus) => s.state !== 'Tombstone';
+export const IS_UP = (s: TiKVStoreStatus) => s.state === 'Up';
+/** Offline is a store being removed on purpose (scale-in): progress, not degradation. */
+export const IS_FAULTY = (s: TiKVStoreStatus) => s.state !== 'Up' && s.state !== 'Tombstone' && s.state !== 'Offline';
