@@ -817,3 +817,18 @@ export class World {
     throw new Error(`no rest after ${max} reconciles`);
   }
 }
+
+/**
+ * A cluster at rest with 4 stores scaled in to 3: the store of ordinal 3 is a Tombstone,
+ * its pod gone and its PVC kept (the StatefulSet controller retains it).
+ */
+export async function tombstonedStore3(): Promise<World> {
+  const w = await World.atRest(3, 4);
+  w.store.editSpec((s) => {
+    s.tikv = { replicas: 3 };
+  });
+  await w.reconcile();
+  w.pd.setStoreState(3, 'Tombstone');
+  await w.reconcile();
+  return w;
+}
