@@ -13,11 +13,11 @@ import { OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../src/charts/operator.js'
 import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/resolve.js';
 import { REPO_ROOT } from './binaries.js';
 import type { TestEnv } from './index.js';
-import { createServiceAccountKubeconfig } from './kubeconfig.js';
+import { createServiceAccountKubeconfig } from './controlplane/kubeconfig.js';
 import { installOperatorPrerequisitesWith } from './operator-install.js';
-import { loadProtoDirs } from './pdpb.js';
+import { loadProtoDirs } from './pd/pdpb.js';
 import { formatLogTails, freePort, type ManagedProcess, spawnLogged, waitFor } from './process.js';
-import { TiKVStandins } from './tikv-standins.js';
+import { TiKVStandins } from './stores/tikv-standins.js';
 
 /** `node --import <this>` is what `tsx src/main.ts` does, in one process (signals reach the operator itself). */
 export const TSX_LOADER = pathToFileURL(createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx')).href;

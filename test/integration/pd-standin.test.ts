@@ -1,4 +1,4 @@
-// The PD stand-in (test/env/pd-standin.ts, used where pd-server cannot be built) with the
+// The PD stand-in (test/env/pd/pd-standin.ts, used where pd-server cannot be built) with the
 // TiKV store stand-ins talking pdpb to it: the scenarios of pd-standins.test.ts (which runs
 // them against a real PD), plus the HTTP shapes, errors and pdpb answers the operator and
 // the store stand-ins rely on. Starts its own stand-in cluster in a temp dir; needs only the
@@ -11,13 +11,13 @@ import { isSafeNumber, parse } from 'lossless-json';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { directTransport } from '../../src/controller/pd/client.js';
 import { findBinaries } from '../env/binaries.js';
-import type { PDClusterHandle } from '../env/pd.js';
-import { pdCalls } from '../env/pd-client.js';
-import { startPDStandinCluster } from '../env/pd-standin.js';
-import { pdServiceDefinition } from '../env/pd-standin-grpc.js';
-import { PDClient, PdHeaderError } from '../env/pdpb.js';
+import type { PDClusterHandle } from '../env/pd/pd.js';
+import { pdCalls } from '../env/pd/pd-client.js';
+import { startPDStandinCluster } from '../env/pd/pd-standin.js';
+import { pdServiceDefinition } from '../env/pd/pd-standin-grpc.js';
+import { PDClient, PdHeaderError } from '../env/pd/pdpb.js';
 import { canBind, waitFor } from '../env/process.js';
-import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores.js';
+import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores/stores.js';
 
 interface StoreInfo {
   store: { id: number; address: string; state_name: string; version: string; state?: number; node_state?: number };

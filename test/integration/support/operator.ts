@@ -16,8 +16,8 @@ import type { ClusterRef } from '../../../src/controller/ref.js';
 import { createServiceAccountKubeconfig, getEnv } from '../../env/context.js';
 import { installOperatorPrerequisitesWith } from '../../env/operator-install.js';
 import { waitFor } from '../../env/process.js';
-import { loadProtoDirs, type ProtoDirs } from '../../env/stores.js';
-import { TiKVStandins as EnvTiKVStandins, type StandinPolicy } from '../../env/tikv-standins.js';
+import { loadProtoDirs, type ProtoDirs } from '../../env/stores/stores.js';
+import { TiKVStandins as EnvTiKVStandins, type StandinPolicy } from '../../env/stores/tikv-standins.js';
 
 export type { StandinPolicy };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PDRequestInit, PDTransport } from '../../../src/controller/pd/client.js';
 import { isPDError, PDError } from '../../../src/controller/pd/json.js';
-import { type PDCalls, pdCalls } from '../../env/pd-client.js';
+import { type PDCalls, pdCalls } from '../../env/pd/pd-client.js';
 
 type Route = { status?: number; body: string };
 

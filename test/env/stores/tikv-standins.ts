@@ -5,8 +5,8 @@
 // Used by the integration tests (one cluster at a time, with a policy for the scale-in
 // races) and by the playground (`npm run testenv -- up`: every TiKV pod in every namespace).
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { tikvAdvertiseAddr, tikvPodName } from '../../src/api/names.js';
-import { LABELS, MANAGED_BY } from '../../src/charts/labels.js';
+import { tikvAdvertiseAddr, tikvPodName } from '../../../src/api/names.js';
+import { LABELS, MANAGED_BY } from '../../../src/charts/labels.js';
 import { type ProtoDirs, type StoreIdentity, type StoreStandin, startStoreStandin } from './stores.js';
 
 /** How the stand-ins behave (tests of the scale-in races set these). */
