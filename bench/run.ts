@@ -35,7 +35,7 @@ import { PD_URL_TEMPLATE_ENV } from '../src/controller/pd/resolve.js';
 import { REPO_ROOT } from '../test/env/binaries.js';
 import { newNamespace, useEnv } from '../test/env/context.js';
 import { startTestEnv } from '../test/env/index.js';
-import { createServiceAccountKubeconfig } from '../test/env/kubeconfig.js';
+import { createServiceAccountKubeconfig } from '../test/env/controlplane/kubeconfig.js';
 import { freePort, waitFor } from '../test/env/process.js';
 import {
   condition,

@@ -10,14 +10,14 @@ Commands:
   status  Show a TikvCluster at a glance: PD members, stores, pods and nodes, conditions (see: status --help)
 `;
 
-/** What src/controller/main.ts is expected to export. */
+/** What src/cli/run.ts is expected to export. */
 interface ControllerEntry {
   main(argv: string[]): Promise<number | undefined> | Promise<void>;
 }
 
 // A non-literal specifier keeps the controller (and @kubernetes/client-node) out of the
 // module graph until `run` is asked for.
-const CONTROLLER_MODULE = './controller/main.js';
+const CONTROLLER_MODULE = './cli/run.js';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,12 +1,12 @@
 // The cdk8s-plus-28 part: everything plus-28 expresses correctly. What it cannot express
 // (or expresses with unsafe defaults) is fixed afterwards on the plain objects, in
-// finish.ts.
+// undo-plus28-defaults.ts.
 import type { Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { CONFIG_HASH_ANNOTATION, PROMETHEUS_ANNOTATIONS, selectorLabels } from './labels.js';
 import type { ComponentModel } from './model.js';
 
-// Construct ids. They feed plus-28's `cdk8s.io/metadata.addr` label, which finish.ts
+// Construct ids. They feed plus-28's `cdk8s.io/metadata.addr` label, which undo-plus28-defaults.ts
 // strips everywhere, so the output does not depend on them; they stay fixed anyway.
 export const CONSTRUCT_IDS = {
   chart: 'tikv-cluster',

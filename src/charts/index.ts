@@ -4,13 +4,13 @@ import { createHash } from 'node:crypto';
 import { App, Chart } from 'cdk8s';
 import type { TikvCluster } from '../api/index.js';
 import { addComponent, CONSTRUCT_IDS } from './build.js';
-import { finishObjects } from './finish.js';
+import { undoPlus28Defaults } from './undo-plus28-defaults.js';
 import { namespaceOf, pdModel, type SynthOptions, tikvModel } from './model.js';
 import type { KubeObject } from './types.js';
 
 export * from './admission.js';
 export { blockCacheCapacity, configHash, deepMerge, renderPdToml, renderTikvToml, tikvDefaults } from './config.js';
-export { exactResources, softAntiAffinity } from './finish.js';
+export { exactResources, softAntiAffinity } from './undo-plus28-defaults.js';
 export * from './labels.js';
 export {
   imageRef,
@@ -66,7 +66,7 @@ function synthesizeOnce(cluster: TikvCluster, opts: SynthOptions): KubeObject[] 
   const app = new App({ recordConstructMetadata: false });
   const chart = new Chart(app, CONSTRUCT_IDS.chart, { namespace: namespaceOf(cluster), disableResourceNameHashes: true });
   for (const model of models) addComponent(chart, model, cluster.metadata.name, cluster.spec.imagePullPolicy);
-  return finishObjects(chart.toJson() as KubeObject[], { clusterName: cluster.metadata.name, uid: opts.uid, models });
+  return undoPlus28Defaults(chart.toJson() as KubeObject[], { clusterName: cluster.metadata.name, uid: opts.uid, models });
 }
 
 /** Synthesis without the memo, for tests that compare the two. */

@@ -1,5 +1,5 @@
 // What each component's objects must contain, decided from the TikvCluster alone. The
-// cdk8s constructs (build.ts) and the post-processing (finish.ts) both read this model,
+// cdk8s constructs (build.ts) and the post-processing (undo-plus28-defaults.ts) both read this model,
 // so every name, port and path is decided in one place.
 import { type ComponentSpec, names, PD_PORTS, pdServiceURL, podFqdn, TIKV_PORTS, type TikvCluster } from '../api/index.js';
 import { configHash, renderPdToml, renderTikvToml } from './config.js';

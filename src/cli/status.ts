@@ -10,7 +10,7 @@ import { GROUP, PLURAL, type TikvClusterStatus, VERSION } from '../api/v1alpha1.
 import { LABELS } from '../charts/labels.js';
 import { LEASE_NAME, OPERATOR_NAMESPACE } from '../charts/operator.js';
 import { KubeApiError, kubeJSON } from '../controller/kube/raw.js';
-import { describePDAccess, loadKubeConfig } from '../controller/main.js';
+import { describePDAccess, loadKubeConfig } from './run.js';
 import { lookAtPD } from '../controller/pd/observe.js';
 import type { PDStore } from '../controller/pd/reads.js';
 import { createPDResolver } from '../controller/pd/resolve.js';

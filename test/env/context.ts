@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import type { ProvidedTestEnv } from './global-setup.js';
-import { createServiceAccountKubeconfig as createSAKubeconfig, type ServiceAccountKubeconfig } from './kubeconfig.js';
+import { createServiceAccountKubeconfig as createSAKubeconfig, type ServiceAccountKubeconfig } from './controlplane/kubeconfig.js';
 import { waitFor } from './process.js';
 
 export type { ProvidedTestEnv } from './global-setup.js';
-export { kubeconfigFor } from './kubeconfig.js';
+export { kubeconfigFor } from './controlplane/kubeconfig.js';
 
 export interface Env extends ProvidedTestEnv {
   /** Admin (system:masters) KubeConfig. */

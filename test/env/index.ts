@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CONTROL_PLANE_BINARIES, findBinaries, type TestEnvPaths } from './binaries.js';
-import { startControlPlane } from './controlplane.js';
+import { startControlPlane } from './controlplane/controlplane.js';
 import { IN_NODE } from './node/config.js';
 import { checkHostPrerequisites } from './node/host.js';
 import { NODE_BINARIES, type PreparedNode, prepareNode, type StartedNode } from './node/index.js';
-import type { PDClusterHandle } from './pd.js';
-import { type PDKind, startPD } from './pd-select.js';
+import type { PDClusterHandle } from './pd/pd.js';
+import { type PDKind, startPD } from './pd/pd-select.js';
 import { formatLogTails, type ManagedProcess, pidAlive, reapOrphans, removeOnExit, startWatchdog } from './process.js';
-import { type Provisioner, startProvisioner } from './provisioner.js';
+import { type Provisioner, startProvisioner } from './controlplane/provisioner.js';
 
 export interface TestEnvOptions {
   /** Fake kwok nodes (default 4: two amd64, two arm64). */

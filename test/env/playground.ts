@@ -13,11 +13,11 @@ import { OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../src/charts/operator.js'
 import { PD_URL_TEMPLATE_ENV } from '../../src/controller/pd/resolve.js';
 import { REPO_ROOT } from './binaries.js';
 import type { TestEnv } from './index.js';
-import { createServiceAccountKubeconfig } from './kubeconfig.js';
+import { createServiceAccountKubeconfig } from './controlplane/kubeconfig.js';
 import { installOperatorPrerequisitesWith } from './operator-install.js';
-import { loadProtoDirs } from './pdpb.js';
+import { loadProtoDirs } from './pd/pdpb.js';
 import { formatLogTails, freePort, type ManagedProcess, spawnLogged, waitFor } from './process.js';
-import { PodStandins } from './tikv-standins.js';
+import { TiKVStandins } from './stores/tikv-standins.js';
 
 /** `node --import <this>` is what `tsx src/main.ts` does, in one process (signals reach the operator itself). */
 export const TSX_LOADER = pathToFileURL(createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx')).href;
@@ -35,7 +35,7 @@ export interface Playground {
   metricsURL: string;
   /** One shell command that runs the operator from this checkout against this playground. */
   runYourOwn: string;
-  standins: PodStandins;
+  standins: TiKVStandins;
   /** What is real and what is a stand-in, for people. */
   describe(): string;
   stop(): Promise<void>;
@@ -48,7 +48,7 @@ export async function startPlayground(env: TestEnv, o: PlaygroundOptions = {}): 
   await installOperatorPrerequisitesWith(env.kc, { asKubectlApply: true });
   log('[testenv] installed the TikvCluster CRD and the operator namespace, ServiceAccount and RBAC (deploy/)');
 
-  const standins = new PodStandins({
+  const standins = new TiKVStandins({
     kc: env.kc,
     pdURLs: env.pd?.clientURLs ?? [],
     protoDirs: loadProtoDirs(env.binDir),

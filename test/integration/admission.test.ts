@@ -10,7 +10,7 @@ import { kubeRequest } from '../../src/controller/kube/raw.js';
 import { serviceProxyTransport } from '../../src/controller/pd/client.js';
 import { isPDError } from '../../src/controller/pd/json.js';
 import { getEnv, newNamespace } from '../env/context.js';
-import { pdCalls } from '../env/pd-client.js';
+import { pdCalls } from '../env/pd/pd-client.js';
 import { waitFor } from '../env/process.js';
 import { adminApply, installOperatorPrerequisites } from './support/operator.js';
 

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findBinaries, REPO_ROOT } from '../env/binaries.js';
 import { type StandinHub, startStandinHub } from '../env/node/standin/hub.js';
-import { loadProtoDirs } from '../env/pdpb.js';
+import { loadProtoDirs } from '../env/pd/pdpb.js';
 import { freePorts, LOOPBACK, type ManagedProcess, waitFor } from '../env/process.js';
 
 /** `node --import tsx`, so the program is the process that gets the signals. */

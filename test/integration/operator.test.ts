@@ -13,7 +13,7 @@ import { kubeJSON } from '../../src/controller/kube/raw.js';
 import { resourcePath } from '../../src/controller/kube/resources.js';
 import { directTransport } from '../../src/controller/pd/client.js';
 import { getEnv, newNamespace } from '../env/context.js';
-import { pdCalls } from '../env/pd-client.js';
+import { pdCalls } from '../env/pd/pd-client.js';
 import { waitFor } from '../env/process.js';
 import {
   auditWrites,

@@ -1,4 +1,4 @@
-// The PD stand-in (test/env/pd-standin.ts, used where pd-server cannot be built) with the
+// The PD stand-in (test/env/pd/pd-standin.ts, used where pd-server cannot be built) with the
 // TiKV store stand-ins talking pdpb to it: the scenarios of pd-standins.test.ts (which runs
 // them against a real PD), plus the HTTP shapes, errors and pdpb answers the operator and
 // the store stand-ins rely on. Starts its own stand-in cluster in a temp dir; needs only the
@@ -11,13 +11,13 @@ import { isSafeNumber, parse } from 'lossless-json';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { directTransport } from '../../src/controller/pd/client.js';
 import { findBinaries } from '../env/binaries.js';
-import type { PDClusterHandle } from '../env/pd.js';
-import { pdCalls } from '../env/pd-client.js';
-import { startPDStandinCluster } from '../env/pd-standin.js';
-import { pdServiceDefinition } from '../env/pd-standin-grpc.js';
-import { PDClient, PdHeaderError } from '../env/pdpb.js';
+import type { PDClusterHandle } from '../env/pd/pd.js';
+import { pdCalls } from '../env/pd/pd-client.js';
+import { startPDStandinCluster } from '../env/pd/pd-standin.js';
+import { pdServiceDefinition } from '../env/pd/pd-standin-grpc.js';
+import { PDClient, PdHeaderError } from '../env/pd/pdpb.js';
 import { canBind, waitFor } from '../env/process.js';
-import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores.js';
+import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores/stores.js';
 
 interface StoreInfo {
   store: { id: number; address: string; state_name: string; version: string; state?: number; node_state?: number };
@@ -143,7 +143,7 @@ describe('PD stand-in with store stand-ins over pdpb', () => {
     expect(/"cluster_id": (\d+)/.exec((await send('GET', '/members')).text)?.[1]).toBe(id);
     const viaGrpc = await rawCall<{ header: { cluster_id: string } }>(2, 'GetMembers', { header: {} });
     expect(viaGrpc.header.cluster_id).toBe(id);
-    expect((await pdClient().cluster()).id).toBe(id);
+    expect((await pdClient().members()).clusterID).toBe(id);
   });
 
   it('PD replicates the bootstrap region onto all three stores, with one leader', async () => {
@@ -315,9 +315,9 @@ describe('PD stand-in with store stand-ins over pdpb', () => {
     expect(health.every((h) => h.health)).toBe(true);
     const members = await client.members();
     expect(members.members.map((m) => m.name).sort()).toEqual(pd.names);
-    expect(members.clusterID).toBe((await client.cluster()).id);
-    expect(members.leader?.name).toBe((await client.leader()).name);
-    expect(members.etcdLeader?.id).toBe(members.leader?.id);
+    expect(members.clusterID).toBe(String((await get<{ id: unknown }>('/cluster')).id));
+    expect(members.leader?.name).toBe((await get<{ name: string }>('/leader')).name);
+    expect(String((await get<{ etcd_leader?: { member_id: unknown } }>('/members')).etcd_leader?.member_id)).toBe(members.leader?.id);
     expect(members.members.every((m) => m.peerURLs.length === 1 && m.clientURLs[0] === pd.clientURLs[pd.names.indexOf(m.name)])).toBe(
       true,
     );
@@ -326,15 +326,20 @@ describe('PD stand-in with store stand-ins over pdpb', () => {
     expect(all.filter((s) => s.state === 'Tombstone').map((s) => s.id).sort()).toHaveLength(2);
     expect(plain.map((s) => s.id)).toEqual(all.filter((s) => s.state !== 'Tombstone').map((s) => s.id));
     const live = plain.filter((s) => s.stateName === 'Up');
-    expect(live.every((s) => s.nodeState === 'Serving' && s.capacity === '10GiB' && s.lastHeartbeatTS && s.startTS)).toBe(true);
+    expect(live.every((s) => s.capacity === '10GiB' && s.lastHeartbeatTS)).toBe(true);
+    // What the operator's client does not read, PD's own answer shows.
+    const served = (await get<{ stores: Array<StoreInfo & { status: { start_ts?: string } }> }>('/stores')).stores.filter((s) => s.store.state_name === 'Up');
+    expect(served.map((s) => s.store.id).sort()).toEqual(live.map((s) => Number(s.id)).sort());
+    expect(served.every((s) => s.store.node_state === 1 && s.status.start_ts)).toBe(true);
     expect(live.reduce((n, s) => n + s.leaderCount, 0)).toBe(1);
-    expect(await client.replicationConfig()).toEqual({ maxReplicas: 3, locationLabels: [] });
+    expect(await client.replicationConfig()).toEqual({ maxReplicas: 3 });
+    expect((await get<Record<string, unknown>>('/config/replicate'))['location-labels']).toBe('');
     expect(await client.deleteStore('424242')).toBe('gone');
     expect(await client.deleteMember('no-such-pd')).toBe('gone');
 
     const labels = await send('POST', '/config/replicate', JSON.stringify({ 'location-labels': 'zone,host' }));
     expect([labels.status, JSON.parse(labels.text)]).toEqual([200, 'The config is updated.']);
-    expect(await client.replicationConfig()).toEqual({ maxReplicas: 3, locationLabels: ['zone', 'host'] });
+    expect(await client.replicationConfig()).toEqual({ maxReplicas: 3 });
     const replicate = await get<Record<string, unknown>>('/config/replicate');
     expect(replicate).toMatchObject({ 'location-labels': 'zone,host', 'enable-placement-rules': 'true', 'strictly-match-label': 'false' });
     expect((await send('POST', '/config/replicate', JSON.stringify({ 'strictly-match-label': true }))).status).toBe(400);
@@ -342,7 +347,7 @@ describe('PD stand-in with store stand-ins over pdpb', () => {
 
     const target = pd.names.find((n) => n !== members.leader?.name)!;
     await client.transferLeader(target);
-    expect((await client.leader()).name).toBe(target);
+    expect((await get<{ name: string }>('/leader')).name).toBe(target);
     const unknown = await send('POST', '/leader/transfer/no-such-pd');
     expect([unknown.status, JSON.parse(unknown.text)]).toEqual([500, 'no valid pd to transfer etcd leader']);
   });

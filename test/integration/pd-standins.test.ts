@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { isSafeNumber, parse } from 'lossless-json';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findBinaries } from '../env/binaries.js';
-import { type PDClusterHandle, pdHealth } from '../env/pd.js';
-import { startPD } from '../env/pd-select.js';
+import { type PDClusterHandle, pdHealth } from '../env/pd/pd.js';
+import { startPD } from '../env/pd/pd-select.js';
 import { waitFor } from '../env/process.js';
-import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores.js';
+import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores/stores.js';
 
 interface StoreInfo {
   store: { id: number; address: string; state_name: string; version: string; last_heartbeat: number | string };

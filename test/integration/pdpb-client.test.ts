@@ -6,7 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findBinaries } from '../env/binaries.js';
 import { waitFor } from '../env/process.js';
-import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores.js';
+import { loadProtoDirs, type ProtoDirs, type StoreStandin, startStoreStandin } from '../env/stores/stores.js';
 
 // Above 2^53: a lossy JS number would change it.
 const CLUSTER_ID = '13711283423532012345';

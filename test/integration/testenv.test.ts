@@ -23,7 +23,7 @@ import { runSynth } from '../../src/cli/synth.js';
 import { REPO_ROOT } from '../env/binaries.js';
 import { createServiceAccountKubeconfig, getEnv, newNamespace } from '../env/context.js';
 import { waitFor } from '../env/process.js';
-import { DEFAULT_STORAGE_CLASS, FAKE_PROVISIONER, OTHER_STORAGE_CLASS } from '../env/provisioner.js';
+import { DEFAULT_STORAGE_CLASS, FAKE_PROVISIONER, OTHER_STORAGE_CLASS } from '../env/controlplane/provisioner.js';
 
 const CRD_FILE = join(REPO_ROOT, 'crds/tikv.org_tikvclusters.yaml');
 const GROUP = 'tikv.org';

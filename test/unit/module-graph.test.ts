@@ -13,7 +13,7 @@ session.connect();
 const urls = [];
 session.on('Debugger.scriptParsed', ({ params }) => urls.push(params.url));
 await session.post('Debugger.enable');
-await import('./src/controller/main.ts');
+await import('./src/cli/run.ts');
 await session.post('Debugger.disable');
 process.stdout.write(JSON.stringify(urls.filter((u) => u.includes('/node_modules/'))));
 `;

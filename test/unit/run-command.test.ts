@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { chooseLogFormat, createProcessLogger } from '../../src/controller/logger.js';
-import { describePDAccess, leaseNamespace, normalizeArgs, startupLine } from '../../src/controller/main.js';
+import { describePDAccess, leaseNamespace, normalizeArgs, startupLine } from '../../src/cli/run.js';
 import { OperatorKubeConfig } from '../../src/controller/runtime/kubeconfig.js';
 
 const kubeconfig = (context: string, server: string) => {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { compareQuantities, parseQuantity, resourceListCanonical } from '../../api/quantity.js';
 import type { KubeObject } from '../../charts/types.js';
 import type { KubeClient } from '../runtime/kube-http.js';
-import type { LiveObject } from './objects.js';
+import type { LiveObject, LiveStatefulSet } from './objects.js';
 import { kubeJSON } from './raw.js';
 import { resourcePath } from './resources.js';
 
@@ -112,9 +112,9 @@ type ClaimTemplates = { spec?: { volumeClaimTemplates?: Array<{ metadata?: { nam
  * created with, so a chart that adds one (the retention note) changes new clusters only
  * and never blocks an older one.
  */
-export function withCreatedClaimTemplates(desired: KubeObject, live: LiveObject | undefined): KubeObject {
+export function withCreatedClaimTemplates(desired: KubeObject, live: (LiveObject & Pick<LiveStatefulSet, 'spec'>) | undefined): KubeObject {
   const want = (desired as ClaimTemplates).spec?.volumeClaimTemplates;
-  const have = (live as ClaimTemplates | undefined)?.spec?.volumeClaimTemplates;
+  const have = live?.spec?.volumeClaimTemplates;
   if (desired.kind !== 'StatefulSet' || !want || !have) return desired;
   const templates = want.map((t) => {
     const created = have.find((h) => h.metadata?.name === t.metadata?.name);

@@ -1,32 +1,14 @@
 // JSON requests to the API server for apply, status and events: whole bodies as text, and
-// a KubeApiError carrying the apiserver's message on a non-2xx answer. Opened by the
-// runtime's kubeOpen (credentials, TLS, plain JSON); see there why not the typed clients.
-import { type KubeClient, kubeOpen, readBody } from '../runtime/kube-http.js';
+// a KubeApiError (the runtime's one error class for the API server's answers) on a non-2xx
+// answer. Opened by the runtime's kubeOpen, the one request path (credentials, TLS, plain
+// JSON); see there why not the typed clients.
+import { KubeApiError, type KubeClient, kubeOpen, readBody } from '../runtime/kube-http.js';
+
+export { KubeApiError };
 
 export interface RawResponse {
   status: number;
   body: string;
-}
-
-export class KubeApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly method: string,
-    readonly path: string,
-    readonly body: string,
-  ) {
-    super(`${method} ${path}: HTTP ${status}: ${KubeApiError.reason(body)}`);
-    this.name = 'KubeApiError';
-  }
-
-  private static reason(body: string): string {
-    try {
-      const s = JSON.parse(body) as { message?: string };
-      return s.message ?? body.slice(0, 300);
-    } catch {
-      return body.slice(0, 300);
-    }
-  }
 }
 
 export interface RawRequest {

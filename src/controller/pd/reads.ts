@@ -2,7 +2,7 @@
 // `tikv-operator status` read (PD answers with many more).
 import { z } from 'zod';
 import { isSuccess, type PDClientOptions, PDHttp } from './http.js';
-import { decodePDBody, pdAnswer, pdCount, pdEnum, pdErrorFromResponse, pdFloat, pdId } from './json.js';
+import { decodePDBody, pdAnswer, pdCount, pdEnum, pdErrorFromResponse, pdId } from './json.js';
 import type { PDTransport } from './transport.js';
 
 export interface PDMemberHealth {
@@ -19,10 +19,7 @@ export interface PDMember {
   name: string;
   peerURLs: string[];
   clientURLs: string[];
-  leaderPriority: number;
   binaryVersion?: string;
-  gitHash?: string;
-  deployPath?: string;
 }
 
 export interface PDMembers {
@@ -30,17 +27,10 @@ export interface PDMembers {
   clusterID?: string;
   members: PDMember[];
   leader?: PDMember;
-  etcdLeader?: PDMember;
-}
-
-export interface PDClusterInfo {
-  id: string;
-  maxPeerCount: number;
 }
 
 /** The persisted metapb state; `Unknown` only for a numeric value this client does not know. */
 export type PDStoreState = 'Up' | 'Offline' | 'Tombstone' | 'Unknown';
-export type PDNodeState = 'Preparing' | 'Serving' | 'Removing' | 'Removed' | 'Unknown';
 
 export interface PDStore {
   id: string;
@@ -51,32 +41,17 @@ export interface PDStore {
    */
   stateName: string;
   state: PDStoreState;
-  nodeState: PDNodeState;
-  labels: Record<string, string>;
   version?: string;
-  peerAddress?: string;
-  statusAddress?: string;
-  gitHash?: string;
-  deployPath?: string;
-  physicallyDestroyed: boolean;
   capacity?: string;
   available?: string;
-  usedSize?: string;
   leaderCount: number;
   regionCount: number;
-  leaderWeight?: number;
-  regionWeight?: number;
-  isBusy: boolean;
-  /** ISO-8601. */
-  startTS?: string;
   /** ISO-8601; absent if PD never received a heartbeat. */
   lastHeartbeatTS?: string;
-  uptime?: string;
 }
 
 export interface PDReplicationConfig {
   maxReplicas: number;
-  locationLabels: string[];
 }
 
 export interface PDReads {
@@ -84,10 +59,6 @@ export interface PDReads {
   health(): Promise<PDMemberHealth[]>;
   /** GET /pd/api/v1/members. */
   members(): Promise<PDMembers>;
-  /** GET /pd/api/v1/leader. */
-  leader(): Promise<PDMember>;
-  /** GET /pd/api/v1/cluster. */
-  cluster(): Promise<PDClusterInfo>;
   /**
    * GET /pd/api/v1/stores, sorted by numeric id. Rejects with a PDError whose
    * `notBootstrapped` is true before the first TiKV store has bootstrapped the cluster.
@@ -124,26 +95,16 @@ const MemberBody = z.object({
   member_id: pdId,
   peer_urls: strings,
   client_urls: strings,
-  leader_priority: pdCount.nullish(),
   binary_version: optString,
-  git_hash: optString,
-  deploy_path: optString,
 });
 
 const MembersBody = z.object({
   header: z.object({ cluster_id: pdId.nullish() }).nullish(),
   members: z.array(MemberBody).nullish(),
   leader: MemberBody.nullish(),
-  etcd_leader: MemberBody.nullish(),
 });
 
-const ClusterBody = z.object({ id: pdId, max_peer_count: pdCount.nullish() });
-
-// PD writes the replication config's bools as strings and location labels comma-joined.
-const ReplicateBody = z.object({
-  'max-replicas': pdCount,
-  'location-labels': z.string().nullish(),
-});
+const ReplicateBody = z.object({ 'max-replicas': pdCount });
 
 // PD serializes sizes as humanized strings ("10GiB"); accept a byte count as well.
 const byteSize = z
@@ -157,17 +118,7 @@ const StoreInfoBody = z.object({
     address: z.string(),
     state: pdEnum,
     state_name: optString,
-    node_state: pdEnum,
-    labels: z
-      .array(z.object({ key: z.string(), value: z.string() }))
-      .nullish()
-      .transform((v) => v ?? []),
     version: optString,
-    peer_address: optString,
-    status_address: optString,
-    git_hash: optString,
-    deploy_path: optString,
-    physically_destroyed: z.boolean().nullish(),
     // nanoseconds since the epoch (> 2^53): only used when last_heartbeat_ts is absent
     last_heartbeat: pdId.nullish(),
   }),
@@ -175,15 +126,9 @@ const StoreInfoBody = z.object({
     .object({
       capacity: byteSize,
       available: byteSize,
-      used_size: byteSize,
       leader_count: pdCount.nullish(),
       region_count: pdCount.nullish(),
-      leader_weight: pdFloat.nullish(),
-      region_weight: pdFloat.nullish(),
-      is_busy: z.boolean().nullish(),
-      start_ts: optString,
       last_heartbeat_ts: optString,
-      uptime: optString,
     })
     .nullish(),
 });
@@ -201,7 +146,6 @@ export const EVICT_LEADER_SCHEDULER = 'evict-leader-scheduler';
 // --- normalization --------------------------------------------------------------------
 
 const STORE_STATES: readonly PDStoreState[] = ['Up', 'Offline', 'Tombstone'];
-const NODE_STATES: readonly PDNodeState[] = ['Preparing', 'Serving', 'Removing', 'Removed'];
 
 function toMember(m: MemberBody): PDMember {
   return {
@@ -209,8 +153,7 @@ function toMember(m: MemberBody): PDMember {
     name: m.name ?? '',
     peerURLs: m.peer_urls,
     clientURLs: m.client_urls,
-    leaderPriority: m.leader_priority ?? 0,
-    ...defined({ binaryVersion: m.binary_version, gitHash: m.git_hash, deployPath: m.deploy_path }),
+    ...defined({ binaryVersion: m.binary_version }),
   };
 }
 
@@ -234,26 +177,13 @@ function toStore({ store, status }: StoreInfoBody): PDStore {
     address: store.address,
     stateName: store.state_name ?? state,
     state,
-    nodeState: NODE_STATES[store.node_state] ?? 'Unknown',
-    labels: Object.fromEntries(store.labels.map((l) => [l.key, l.value])),
-    physicallyDestroyed: store.physically_destroyed ?? false,
     leaderCount: status?.leader_count ?? 0,
     regionCount: status?.region_count ?? 0,
-    isBusy: status?.is_busy ?? false,
     ...defined({
       version: store.version,
-      peerAddress: store.peer_address,
-      statusAddress: store.status_address,
-      gitHash: store.git_hash,
-      deployPath: store.deploy_path,
       capacity: status?.capacity,
       available: status?.available,
-      usedSize: status?.used_size,
-      leaderWeight: status?.leader_weight ?? undefined,
-      regionWeight: status?.region_weight ?? undefined,
-      startTS: isoTime(status?.start_ts),
       lastHeartbeatTS: isoTime(status?.last_heartbeat_ts) ?? isoFromNanos(store.last_heartbeat),
-      uptime: status?.uptime,
     }),
   };
 }
@@ -290,18 +220,8 @@ export class PDReadClient implements PDReads {
       ...defined({
         clusterID: body.header?.cluster_id ?? undefined,
         leader: body.leader ? toMember(body.leader) : undefined,
-        etcdLeader: body.etcd_leader ? toMember(body.etcd_leader) : undefined,
       }),
     };
-  }
-
-  async leader(): Promise<PDMember> {
-    return toMember(await this.http.get(MemberBody, '/pd/api/v1/leader'));
-  }
-
-  async cluster(): Promise<PDClusterInfo> {
-    const body = await this.http.get(ClusterBody, '/pd/api/v1/cluster');
-    return { id: body.id, maxPeerCount: body.max_peer_count ?? 0 };
   }
 
   async stores(opts: { includeTombstone?: boolean } = {}): Promise<PDStore[]> {
@@ -311,8 +231,7 @@ export class PDReadClient implements PDReads {
 
   async replicationConfig(): Promise<PDReplicationConfig> {
     const body = await this.http.get(ReplicateBody, '/pd/api/v1/config/replicate');
-    const labels = body['location-labels'] ?? '';
-    return { maxReplicas: body['max-replicas'], locationLabels: labels ? labels.split(',') : [] };
+    return { maxReplicas: body['max-replicas'] };
   }
 
   async evictLeaderStores(): Promise<string[]> {

@@ -7,7 +7,7 @@
 // pods of this cluster" without a scan. ListWatch itself is not used: its module loads
 // client-node's model serializer (about 25 MiB of RSS) for one identity call.
 import { createInterface } from 'node:readline';
-import { type KubeClient, KubeHttpError, kubeGet, kubeGetJSON, readBody } from './kube-http.js';
+import { KubeApiError, type KubeClient, kubeGet, kubeGetJSON, readBody } from './kube-http.js';
 import type { Logger } from './log.js';
 
 /**
@@ -210,7 +210,7 @@ export function createInformer<T extends KubeResource>(options: InformerOptions<
     try {
       const query = { resourceVersion, labelSelector, timeoutSeconds: watchTimeoutSeconds, allowWatchBookmarks: true, watch: true };
       const res = await kubeGet(kc, path, query, { signal: abort.signal });
-      if (res.statusCode !== 200) throw new KubeHttpError(res.statusCode ?? 0, await readBody(res), path);
+      if (res.statusCode !== 200) throw new KubeApiError(res.statusCode ?? 0, 'GET', path, await readBody(res));
       onEstablished();
       const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
       await new Promise<void>((resolve, reject) => {
@@ -288,7 +288,7 @@ export function createInformer<T extends KubeResource>(options: InformerOptions<
         });
       } catch (err) {
         if (run !== me) return;
-        if ((err as { statusCode?: number }).statusCode === 410) {
+        if (err instanceof KubeApiError && err.status === 410) {
           resourceVersion = '';
           continue;
         }

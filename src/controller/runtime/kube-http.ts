@@ -19,15 +19,17 @@ export interface KubeClient {
   applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
 }
 
-export class KubeHttpError extends Error {
+/** A non-2xx answer of the API server, with its own message (a Status body's `message`). */
+export class KubeApiError extends Error {
   constructor(
-    /** Read by the informer: 410 means "relist". */
-    readonly statusCode: number,
+    /** The informer reads 410 as "relist"; callers read 404 and 409. */
+    readonly status: number,
+    readonly method: string,
+    readonly path: string,
     readonly body: string,
-    path: string,
   ) {
-    super(`GET ${path}: HTTP ${statusCode}${statusMessage(body)}`);
-    this.name = 'KubeHttpError';
+    super(`${method} ${path}: HTTP ${status}: ${statusMessage(body)}`);
+    this.name = 'KubeApiError';
   }
 }
 
@@ -79,7 +81,7 @@ function pooledAgent(kc: KubeClient, protocol: string, opts: https.RequestOption
  * URL and request options (credentials, pooled agent, User-Agent) for a request to the
  * API server at `path`; for callers that send the request themselves (the PD service proxy).
  */
-export async function kubeRequestOptions(kc: KubeClient, path: string, query: Query = {}): Promise<{ url: URL; options: https.RequestOptions }> {
+async function kubeRequestOptions(kc: KubeClient, path: string, query: Query = {}): Promise<{ url: URL; options: https.RequestOptions }> {
   const url = kubeURL(kc, path, query);
   const options: https.RequestOptions = { headers: { Accept: 'application/json' } };
   await kc.applyToHTTPSOptions(options);
@@ -127,7 +129,7 @@ export async function kubeOpen(
 export async function kubeGetJSON<T>(kc: KubeClient, path: string, query: Query, options: KubeRequestOptions = {}): Promise<T> {
   const res = await kubeGet(kc, path, query, options);
   const body = await readBody(res);
-  if (res.statusCode !== 200) throw new KubeHttpError(res.statusCode ?? 0, body, path);
+  if (res.statusCode !== 200) throw new KubeApiError(res.statusCode ?? 0, 'GET', path, body);
   return (options.parse ?? JSON.parse)(body) as T;
 }
 
@@ -151,8 +153,9 @@ function kubeURL(kc: KubeClient, path: string, query: Query): URL {
 function statusMessage(body: string): string {
   try {
     const status = JSON.parse(body) as { message?: unknown };
-    return typeof status.message === 'string' ? `: ${status.message}` : '';
+    if (typeof status.message === 'string') return status.message;
   } catch {
-    return '';
+    // not a Status: the body says what it says
   }
+  return body.slice(0, 300);
 }

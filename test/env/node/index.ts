@@ -5,8 +5,8 @@
 // stand-in hub. stop(): everything, in reverse, then the lock.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Binaries } from '../binaries.js';
-import { choosePDKind } from '../pd-select.js';
-import { loadProtoDirs } from '../pdpb.js';
+import { choosePDKind } from '../pd/pd-select.js';
+import { loadProtoDirs } from '../pd/pdpb.js';
 import { ADDR } from './config.js';
 import { acquireNodeLock, checkHostPrerequisites, NodeUnavailableError, type NodeLock, type NodeNamespaces, reapLeftovers, startNamespaces } from './host.js';
 import { buildNodeImages, type NodeImage } from './images.js';

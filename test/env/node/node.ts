@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Binaries } from '../binaries.js';
-import { kubeconfigYaml } from '../kubeconfig.js';
+import { kubeconfigYaml } from '../controlplane/kubeconfig.js';
 import { formatLogTails, type ManagedProcess, waitFor } from '../process.js';
 import {
   ADDR,

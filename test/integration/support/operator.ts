@@ -4,9 +4,8 @@
 // PD resolver), and TiKV pods backed by store stand-ins that register with the real PD.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import pino from 'pino';
-import { tikvAdvertiseAddr, tikvPodName } from '../../../src/api/names.js';
 import { GROUP, PLURAL, type TikvClusterInput, type TikvClusterStatus, VERSION } from '../../../src/api/v1alpha1.js';
 import { LEASE_NAME, OPERATOR_NAME, OPERATOR_NAMESPACE } from '../../../src/charts/operator.js';
 import { FIELD_MANAGER } from '../../../src/controller/kube/apply.js';
@@ -17,7 +16,10 @@ import type { ClusterRef } from '../../../src/controller/ref.js';
 import { createServiceAccountKubeconfig, getEnv } from '../../env/context.js';
 import { installOperatorPrerequisitesWith } from '../../env/operator-install.js';
 import { waitFor } from '../../env/process.js';
-import { loadProtoDirs, type ProtoDirs, type StoreIdentity, type StoreStandin, startStoreStandin } from '../../env/stores.js';
+import { loadProtoDirs, type ProtoDirs } from '../../env/stores/stores.js';
+import { TiKVStandins as EnvTiKVStandins, type StandinPolicy } from '../../env/stores/tikv-standins.js';
+
+export type { StandinPolicy };
 
 export { adminApply } from '../../env/operator-install.js';
 
@@ -174,174 +176,19 @@ function protos(): ProtoDirs {
   return protoDirs;
 }
 
-/** How the stand-ins of TiKVStandins behave (tests of the scale-in races set these). */
-export interface StandinPolicy {
-  /** Whether a Running pod's TiKV (this incarnation: uid) registers yet; false: it is still starting (asked on every sync). */
-  mayStart?: (pod: string, uid: string) => boolean;
-  /**
-   * Data directories by PVC uid, as TiKV keeps its store id: a new PVC is a new store, and
-   * a PVC whose store PD buried cannot start again. Without it a pod resumes the store PD
-   * lists at its address.
-   */
-  dataDirs?: boolean;
-  /** A pod's stand-in stopped because the pod went away (deleted, or re-created). */
-  onGone?: (pod: string, storeId: string) => void | Promise<void>;
-}
-
-/**
- * What a kubelet running TiKV would do for this test: every Running TiKV pod of the
- * cluster gets a store stand-in that registers with the real PD under the pod's stable
- * DNS address; a pod that goes away stops its stand-in.
- */
-export class TiKVStandins {
-  /** By pod name; `uid` tells a re-created pod (a new TiKV process) from the old one. */
-  private readonly stores = new Map<string, { uid: string; standin: StoreStandin }>();
-  /** Store ids by PVC uid (StandinPolicy.dataDirs). */
-  readonly dataDirs = new Map<string, { storeId?: string }>();
-  /** Every store a stand-in ran (dataDirs only): store id -> the PVC it ran on, and when its registration began. */
-  readonly ranOn = new Map<string, { pvc: string; pvcUid: string; registeredAt: Date }>();
-  private readonly starting = new Map<string, Promise<boolean>>();
-  private timer: NodeJS.Timeout | undefined;
-  private syncing: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly namespace: string,
-    private readonly cluster: string,
-    private readonly policy: StandinPolicy = {},
-  ) {}
-
-  start(): this {
-    let busy = false;
-    // One sync at a time: two overlapping syncs would both start a stand-in for a new pod,
-    // and a paused one would then hide behind its twin's heartbeats.
-    const tick = () => {
-      if (busy) return;
-      busy = true;
-      this.syncing = this.sync()
-        .catch(() => {})
-        .finally(() => {
-          busy = false;
-        });
-    };
-    tick();
-    this.timer = setInterval(tick, 500);
-    return this;
-  }
-
-  get(ordinal: number): StoreStandin | undefined {
-    return this.stores.get(tikvPodName(this.cluster, ordinal))?.standin;
-  }
-
-  /**
-   * The stand-in behind a TiKV pod, once it has one. PD can list the store Up (and the
-   * cluster turn Ready) a moment before its registration call returns here, so a test
-   * that acts on a store right after Ready waits for it instead of reading get().
-   */
-  running(ordinal: number, timeoutMs = 30_000): Promise<StoreStandin> {
-    return waitFor(`a store stand-in behind ${tikvPodName(this.cluster, ordinal)}`, async () => this.get(ordinal), { timeoutMs, intervalMs: 100 });
-  }
-
-  count(): number {
-    return this.stores.size;
-  }
-
-  private async runningPods(): Promise<Map<string, string>> {
-    const core = getEnv().kc.makeApiClient(CoreV1Api);
-    const pods = await core.listNamespacedPod({
-      namespace: this.namespace,
-      labelSelector: `app.kubernetes.io/instance=${this.cluster},app.kubernetes.io/component=tikv`,
+/** The stand-ins of one cluster's TiKV pods, registered with the environment's PD. */
+export class TiKVStandins extends EnvTiKVStandins {
+  constructor(namespace: string, cluster: string, policy: StandinPolicy = {}) {
+    super({
+      kc: getEnv().kc,
+      pdURLs: getEnv().pdURLs,
+      protoDirs: protos(),
+      namespace,
+      cluster,
+      policy,
+      ...(process.env.STANDIN_LOG ? { standinLog: (line: string) => console.log(`${new Date().toISOString()} ${line}`) } : {}),
     });
-    // pod name -> uid: a pod deleted and re-created between two syncs is a new process.
-    return new Map(
-      pods.items
-        .filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
-        .map((p) => [p.metadata?.name ?? '', p.metadata?.uid ?? ''] as const),
-    );
   }
-
-  private async sync(): Promise<void> {
-    const running = await this.runningPods();
-    for (const [pod, s] of this.stores) {
-      if (running.get(pod) === s.uid) continue;
-      this.stores.delete(pod);
-      await s.standin.stop();
-      await this.policy.onGone?.(pod, s.standin.id);
-    }
-    for (const [pod, uid] of running) {
-      if (this.stores.has(pod) || (this.policy.mayStart && !this.policy.mayStart(pod, uid))) continue;
-      await this.startOne(pod, uid).catch(() => {});
-    }
-  }
-
-  /**
-   * Registers the pod's store right now (a TiKV that finished starting), if the pod runs
-   * and has no stand-in yet; resolves whether it registered one.
-   */
-  async startNow(pod: string): Promise<boolean> {
-    const uid = (await this.runningPods()).get(pod);
-    if (uid === undefined || this.stores.has(pod)) return false;
-    return this.startOne(pod, uid);
-  }
-
-  private startOne(pod: string, uid: string): Promise<boolean> {
-    const inFlight = this.starting.get(pod);
-    if (inFlight) return inFlight;
-    const run = (async () => {
-      if (this.stores.has(pod)) return false;
-      const ordinal = Number(pod.slice(pod.lastIndexOf('-') + 1));
-      const core = getEnv().kc.makeApiClient(CoreV1Api);
-      let dataDir: { storeId?: string } | undefined;
-      let pvcUid: string | undefined;
-      if (this.policy.dataDirs) {
-        pvcUid = (await core.readNamespacedPersistentVolumeClaim({ namespace: this.namespace, name: `tikv-${pod}` })).metadata?.uid;
-        if (!pvcUid) return false;
-        dataDir = this.dataDirs.get(pvcUid) ?? {};
-        this.dataDirs.set(pvcUid, dataDir);
-      }
-      const startedAt = new Date();
-      // A TiKV registers only while its process runs: here, while this pod incarnation does.
-      const alive = async () => {
-        try {
-          const p = await core.readNamespacedPod({ namespace: this.namespace, name: pod });
-          return p.metadata?.uid === uid && p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp;
-        } catch {
-          return false;
-        }
-      };
-      const standin = await startStoreStandin({
-        pdEndpoints: getEnv().pdURLs,
-        address: tikvAdvertiseAddr(this.cluster, this.namespace, ordinal),
-        protoDirs: protos(),
-        heartbeatIntervalMs: 1000,
-        ...(dataDir ? { identity: dataDirIdentity(dataDir), registerTimeoutMs: 5000 } : {}),
-        ...(process.env.STANDIN_LOG ? { log: (line: string) => console.log(`${new Date().toISOString()} ${line}`) } : {}),
-        stillRunning: alive,
-      });
-      if (pvcUid && !this.ranOn.has(standin.id)) this.ranOn.set(standin.id, { pvc: `tikv-${pod}`, pvcUid, registeredAt: startedAt });
-      this.stores.set(pod, { uid, standin });
-      return true;
-    })().finally(() => this.starting.delete(pod));
-    this.starting.set(pod, run);
-    return run;
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.syncing;
-    await Promise.allSettled([...this.starting.values()]);
-    await Promise.all([...this.stores.values()].map((s) => s.standin.stop()));
-    this.stores.clear();
-  }
-}
-
-/** A PVC's data dir as TiKV keeps its store id there (test/env/stores.ts StoreIdentity). */
-function dataDirIdentity(dir: { storeId?: string }): StoreIdentity {
-  return {
-    ...(dir.storeId ? { storeId: dir.storeId } : {}),
-    save: ({ storeId }) => {
-      dir.storeId = storeId;
-    },
-  };
 }
 
 // --- the audit log --------------------------------------------------------------------

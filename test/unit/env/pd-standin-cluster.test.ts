@@ -1,8 +1,8 @@
 // The PD stand-in's cluster rules on a fake clock: PD's store state names by heartbeat age,
 // Offline refusal and Tombstone, leadership with quorum, and the replica checker's steps.
 import { describe, expect, it } from 'vitest';
-import { type MetaStore, type OperatorStep, StandinCluster } from '../../env/pd-standin-cluster.js';
-import type { Peer, Region } from '../../env/pdpb.js';
+import { type MetaStore, type OperatorStep, StandinCluster } from '../../env/pd/pd-standin-cluster.js';
+import type { Peer, Region } from '../../env/pd/pdpb.js';
 
 const S = 1000;
 

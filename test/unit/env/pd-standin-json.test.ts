@@ -1,7 +1,7 @@
 // The PD stand-in's Go-compatible JSON pieces, against outputs of Go's encoding/json,
 // time.Duration.String(), time.Time's RFC 3339 form and docker/go-units BytesSize.
 import { describe, expect, it } from 'vitest';
-import { goDuration, goJSON, goTime, humanBytes, u64 } from '../../env/pd-standin-json.js';
+import { goDuration, goJSON, goTime, humanBytes, u64 } from '../../env/pd/pd-standin-json.js';
 
 describe('PD stand-in JSON formatting', () => {
   it('writes uint64 ids with every digit, indented like render.IndentJSON, with a trailing newline', () => {

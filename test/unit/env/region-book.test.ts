@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Peer } from '../../env/pdpb.js';
+import type { Peer } from '../../env/pd/pdpb.js';
 import {
   applyChangePeer,
   applyChangePeerV2,
@@ -10,7 +10,7 @@ import {
   splitRegion,
   transferLeader,
   usableSplitKeys,
-} from '../../env/region-book.js';
+} from '../../env/pd/region-book.js';
 
 const voter = (id: string, store: string): Peer => ({ id, store_id: store, role: 'Voter' });
 const learner = (id: string, store: string): Peer => ({ id, store_id: store, role: 'Learner' });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PDRequestInit, PDTransport } from '../../../src/controller/pd/client.js';
 import { isPDError, PDError } from '../../../src/controller/pd/json.js';
-import { type PDCalls, pdCalls } from '../../env/pd-client.js';
+import { type PDCalls, pdCalls } from '../../env/pd/pd-client.js';
 
 type Route = { status?: number; body: string };
 
@@ -35,8 +35,7 @@ describe('HttpPDClient.members', () => {
     expect(m.clusterID).toBe('7412345678901234567');
     expect(m.members.map((x) => x.id)).toEqual(['13711283423532012345', '18446744073709551615']);
     expect(m.leader?.id).toBe('13711283423532012345');
-    expect(m.etcdLeader?.name).toBe('basic-pd-0');
-    expect(m.members[0]).toMatchObject({ name: 'basic-pd-0', binaryVersion: 'v8.5.5', deployPath: '/' });
+    expect(m.members[0]).toMatchObject({ name: 'basic-pd-0', binaryVersion: 'v8.5.5' });
   });
 
   it('represents a half-joined member without name or client URLs', async () => {
@@ -47,7 +46,6 @@ describe('HttpPDClient.members', () => {
       name: '',
       peerURLs: ['http://basic-pd-1.basic-pd-peer.ns.svc:2380'],
       clientURLs: [],
-      leaderPriority: 0,
     });
   });
 });
@@ -73,18 +71,6 @@ describe('HttpPDClient.health', () => {
   });
 });
 
-describe('HttpPDClient.leader and cluster', () => {
-  it('reads the leader member and the cluster id', async () => {
-    const { transport } = fakeTransport({
-      '/pd/api/v1/leader': { body: '{"name":"basic-pd-2","member_id":12297829382473034410,"client_urls":["http://x:2379"]}' },
-      '/pd/api/v1/cluster': { body: '{"id":7412345678901234567,"max_peer_count":3}' },
-    });
-    const client = pdCalls(transport);
-    expect(await client.leader()).toMatchObject({ id: '12297829382473034410', name: 'basic-pd-2', clientURLs: ['http://x:2379'] });
-    expect(await client.cluster()).toEqual({ id: '7412345678901234567', maxPeerCount: 3 });
-  });
-});
-
 const storeInfo = (store: string, status = '{}') => `{"store": ${store}, "status": ${status}}`;
 
 const UP_OMITTED = storeInfo(
@@ -107,7 +93,7 @@ const TOMBSTONE = storeInfo(
 describe('HttpPDClient.stores', () => {
   const list = (...stores: string[]) => `{"count": ${stores.length}, "stores": [${stores.join(',')}]}`;
 
-  it('reads omitted state and node_state as Up and Preparing, and normalizes the store', async () => {
+  it('reads an omitted state as Up, and normalizes the store to the fields the operator reads', async () => {
     const { transport } = fakeTransport({ '/pd/api/v1/stores': { body: list(UP_OMITTED) } });
     const [s] = await pdCalls(transport).stores();
     expect(s).toEqual({
@@ -115,25 +101,12 @@ describe('HttpPDClient.stores', () => {
       address: 'basic-tikv-0.basic-tikv-peer.ns.svc:20160',
       stateName: 'Up',
       state: 'Up',
-      nodeState: 'Preparing',
-      labels: { zone: 'a' },
       version: '8.5.5',
-      peerAddress: 'basic-tikv-0.basic-tikv-peer.ns.svc:20160',
-      statusAddress: 'basic-tikv-0.basic-tikv-peer.ns.svc:20180',
-      gitHash: 'abc',
-      deployPath: '/',
-      physicallyDestroyed: false,
       capacity: '10GiB',
       available: '9.7GiB',
-      usedSize: '40MiB',
       leaderCount: 7,
       regionCount: 21,
-      leaderWeight: 1,
-      regionWeight: 1,
-      isBusy: false,
-      startTS: '2025-08-19T10:00:00.000Z',
       lastHeartbeatTS: '2025-08-19T10:02:03.456Z',
-      uptime: '2m3s',
     });
   });
 
@@ -141,10 +114,10 @@ describe('HttpPDClient.stores', () => {
     const { transport } = fakeTransport({ '/pd/api/v1/stores': { body: list(NO_STATE_NAME, DISCONNECTED, UP_OMITTED) } });
     const stores = await pdCalls(transport).stores();
     expect(stores.map((s) => s.id)).toEqual(['1', '5', '12']);
-    expect(stores[1]).toMatchObject({ stateName: 'Disconnected', state: 'Up', nodeState: 'Serving', leaderCount: 0, regionCount: 0 });
+    expect(stores[1]).toMatchObject({ stateName: 'Disconnected', state: 'Up', leaderCount: 0, regionCount: 0 });
     expect(stores[1]?.lastHeartbeatTS).toBe('2025-08-19T10:01:00.000Z');
     // without state_name the numeric state names it
-    expect(stores[2]).toMatchObject({ stateName: 'Offline', state: 'Offline', nodeState: 'Removing' });
+    expect(stores[2]).toMatchObject({ stateName: 'Offline', state: 'Offline' });
   });
 
   it('asks for every state in one request when tombstones are wanted', async () => {
@@ -153,7 +126,7 @@ describe('HttpPDClient.stores', () => {
     });
     const stores = await pdCalls(transport).stores({ includeTombstone: true });
     expect(calls.map((c) => c.path)).toEqual(['/pd/api/v1/stores?state=0&state=1&state=2']);
-    expect(stores[1]).toMatchObject({ id: '4', stateName: 'Tombstone', state: 'Tombstone', nodeState: 'Removed' });
+    expect(stores[1]).toMatchObject({ id: '4', stateName: 'Tombstone', state: 'Tombstone' });
     // no status.last_heartbeat_ts: the nanosecond store.last_heartbeat is used
     expect(stores[1]?.lastHeartbeatTS).toBe(new Date(1755600000000).toISOString());
   });
@@ -185,11 +158,11 @@ describe('HttpPDClient request hook', () => {
       seen.push([path, status]);
     };
     await pdCalls(ok.transport, { onRequest }).stores({ includeTombstone: true });
-    await pdCalls(ok.transport, { onRequest }).leader().catch(() => undefined);
+    await pdCalls(ok.transport, { onRequest }).members().catch(() => undefined);
     const err = await pdCalls(failing, { onRequest }).health().catch((e: unknown) => e);
     expect(seen).toEqual([
       ['/pd/api/v1/stores', 200],
-      ['/pd/api/v1/leader', 404],
+      ['/pd/api/v1/members', 404],
       ['/pd/api/v1/health', 0],
     ]);
     // a transport that throws something other than a PDError still yields a PDError
@@ -204,10 +177,10 @@ describe('HttpPDClient request hook', () => {
 });
 
 describe('HttpPDClient writes (scale-in)', () => {
-  it('reads max-replicas and comma-joined location labels from config/replicate', async () => {
+  it('reads max-replicas from config/replicate', async () => {
     const body = '{"max-replicas":3,"location-labels":"zone,host","strictly-match-label":"false","enable-placement-rules":"true","isolation-level":""}';
     const { transport } = fakeTransport({ '/pd/api/v1/config/replicate': { body } });
-    expect(await pdCalls(transport).replicationConfig()).toEqual({ maxReplicas: 3, locationLabels: ['zone', 'host'] });
+    expect(await pdCalls(transport).replicationConfig()).toEqual({ maxReplicas: 3 });
   });
 
   it("offlines a store with DELETE, treating PD's own 404 and 410 as already gone", async () => {

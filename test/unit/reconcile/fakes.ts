@@ -11,7 +11,6 @@ import type { EventRecorder, EventTarget, EventType } from '../../../src/control
 import type { LivePod, LiveStatefulSet, OwnedKinds, TikvClusterObject } from '../../../src/controller/kube/objects.js';
 import type { PodAPI, PodIncarnation } from '../../../src/controller/kube/pods.js';
 import type {
-  PDClusterInfo,
   PDMember,
   PDMemberHealth,
   PDMembers,
@@ -441,14 +440,10 @@ export class FakePD implements PDReads, PDWrites {
       address: tikvAdvertiseAddr(NAME, NS, ordinal),
       stateName,
       state,
-      nodeState: state === 'Offline' ? 'Removing' : state === 'Tombstone' ? 'Removed' : 'Serving',
-      labels: {},
-      physicallyDestroyed: false,
       capacity: '10GiB',
       available: '9GiB',
       leaderCount: 10,
       regionCount: 30,
-      isBusy: false,
       lastHeartbeatTS: new Date(this.clock()).toISOString(),
     };
   }
@@ -488,7 +483,7 @@ export class FakePD implements PDReads, PDWrites {
   }
 
   private member(m: FakeMember): PDMember {
-    return { id: m.id, name: m.name, peerURLs: [pdPeer(m.name)], clientURLs: [pdClient(m.name)], leaderPriority: 0 };
+    return { id: m.id, name: m.name, peerURLs: [pdPeer(m.name)], clientURLs: [pdClient(m.name)] };
   }
 
   async members(): Promise<PDMembers> {
@@ -501,18 +496,6 @@ export class FakePD implements PDReads, PDWrites {
     };
     this.afterMembersRead();
     return answer;
-  }
-
-  async leader(): Promise<PDMember> {
-    this.check('/pd/api/v1/leader');
-    const leader = this.memberList.find((m) => m.name === this.leaderName);
-    if (!leader) throw new PDError({ kind: 'HTTP', status: 500, method: 'GET', path: '/pd/api/v1/leader', detail: 'no leader' });
-    return this.member(leader);
-  }
-
-  async cluster(): Promise<PDClusterInfo> {
-    this.check('/pd/api/v1/cluster');
-    return { id: this.clusterID, maxPeerCount: this.maxReplicas };
   }
 
   /** Runs after each /stores answer is taken, before the caller sees it: the moment to register a store behind its back. */
@@ -550,7 +533,7 @@ export class FakePD implements PDReads, PDWrites {
 
   async replicationConfig(): Promise<PDReplicationConfig> {
     this.check('/pd/api/v1/config/replicate');
-    return { maxReplicas: this.maxReplicas, locationLabels: [] };
+    return { maxReplicas: this.maxReplicas };
   }
 
   async deleteStore(id: string): Promise<'offline' | 'gone'> {
@@ -560,7 +543,6 @@ export class FakePD implements PDReads, PDWrites {
     if (!s || s.state === 'Tombstone') return 'gone';
     s.state = 'Offline';
     s.stateName = 'Offline';
-    s.nodeState = 'Removing';
     return 'offline';
   }
 
@@ -571,7 +553,7 @@ export class FakePD implements PDReads, PDWrites {
     const s = this.storeList?.find((x) => x.id === id);
     if (!s) throw new PDError({ kind: 'HTTP', status: 404, method: 'POST', path: `/pd/api/v1/store/${id}/state`, detail: `store ${id} not found` });
     if (s.state === 'Tombstone') throw new PDError({ kind: 'HTTP', status: 400, method: 'POST', path: `/pd/api/v1/store/${id}/state`, detail: `store ${id} has been removed` });
-    Object.assign(s, { state: 'Up', stateName: 'Up', nodeState: 'Serving' });
+    Object.assign(s, { state: 'Up', stateName: 'Up' });
   }
 
   async deleteMember(name: string): Promise<'removed' | 'gone'> {
@@ -834,4 +816,19 @@ export class World {
     }
     throw new Error(`no rest after ${max} reconciles`);
   }
+}
+
+/**
+ * A cluster at rest with 4 stores scaled in to 3: the store of ordinal 3 is a Tombstone,
+ * its pod gone and its PVC kept (the StatefulSet controller retains it).
+ */
+export async function tombstonedStore3(): Promise<World> {
+  const w = await World.atRest(3, 4);
+  w.store.editSpec((s) => {
+    s.tikv = { replicas: 3 };
+  });
+  await w.reconcile();
+  w.pd.setStoreState(3, 'Tombstone');
+  await w.reconcile();
+  return w;
 }

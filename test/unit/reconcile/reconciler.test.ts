@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { names } from '../../../src/api/names.js';
 import { API_VERSION, KIND } from '../../../src/api/v1alpha1.js';
 import { LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY } from '../../../src/charts/index.js';
-import { basicCluster, BUSY_MS, KEY, NAME, NS, STEADY_MS, UID, World } from './fakes.js';
+import { basicCluster, BUSY_MS, KEY, NAME, NS, STEADY_MS, tombstonedStore3, UID, World } from './fakes.js';
 
 const n = names(NAME);
 const replicasOf = (w: World, name: string) => (w.store.get('StatefulSet', name)?.spec as { replicas: number } | undefined)?.replicas;
@@ -429,13 +429,7 @@ describe('TiKV scale-out over a leftover PVC', () => {
 
   /** 4 stores, scaled in to 3: store 4 a Tombstone, its pod gone, its PVC retained. */
   async function tombstonedOrdinal3(): Promise<World> {
-    const w = await World.atRest(3, 4);
-    w.store.editSpec((s) => {
-      s.tikv = { replicas: 3 };
-    });
-    await w.reconcile();
-    w.pd.setStoreState(3, 'Tombstone');
-    await w.reconcile();
+    const w = await tombstonedStore3();
     expect(replicasOf(w, n.tikvStatefulSet)).toBe(3);
     w.store.rollOut(n.tikvStatefulSet);
     await w.settle();

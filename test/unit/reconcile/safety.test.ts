@@ -81,7 +81,7 @@ async function converge(w: World, replicas: number, tombstone = true): Promise<v
     w.store.rollOut(n.pdStatefulSet);
     w.store.rollOut(n.tikvStatefulSet);
     // PD makes an Offline store a Tombstone (its regions moved) between two reconciles
-    if (tombstone) for (const s of w.pd.storeList ?? []) if (s.state === 'Offline') Object.assign(s, { state: 'Tombstone', stateName: 'Tombstone', nodeState: 'Removed' });
+    if (tombstone) for (const s of w.pd.storeList ?? []) if (s.state === 'Offline') Object.assign(s, { state: 'Tombstone', stateName: 'Tombstone' });
     w.advance(3_000);
     await w.reconcile();
     if (replicasOf(w, n.tikvStatefulSet) === replicas && w.condition('Ready')?.status === 'True') return;

@@ -6,7 +6,7 @@ import { observe } from '../../../src/controller/reconcile/observe.js';
 import { roll } from '../../../src/controller/reconcile/roll.js';
 import { scale } from '../../../src/controller/reconcile/scale.js';
 import { validate } from '../../../src/controller/reconcile/validate.js';
-import { NAME, World } from './fakes.js';
+import { NAME, tombstonedStore3, World } from './fakes.js';
 
 const n = names(NAME);
 
@@ -19,15 +19,8 @@ async function planned(w: World) {
   return { pass, obs, scaled, rolled: roll(pass, obs, scaled) };
 }
 
-/** A cluster at rest with 4 stores scaled in to 3: the store of ordinal 3 is a Tombstone, its PVC kept. */
 async function tombstonedOrdinal3(): Promise<World> {
-  const w = await World.atRest(3, 4);
-  w.store.editSpec((s) => {
-    s.tikv = { replicas: 3 };
-  });
-  await w.reconcile();
-  w.pd.setStoreState(3, 'Tombstone');
-  await w.reconcile();
+  const w = await tombstonedStore3();
   w.store.rollOut(n.tikvStatefulSet);
   await w.settle();
   return w;

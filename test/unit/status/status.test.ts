@@ -18,7 +18,7 @@ import {
   type TiKVStatus,
   deriveTiKVStatus as tikvStatusOf,
 } from '../../../src/controller/status/index.js';
-import { pdCalls } from '../../env/pd-client.js';
+import { pdCalls } from '../../env/pd/pd-client.js';
 
 // PD's answers as the views every rule reads (pd/view.ts), then the status rules over them.
 const deriveTiKVStatus = (prev: TiKVStatus | undefined, obs: { stores: PDStore[] }, c: ClusterRef, now: Date) => tikvStatusOf(prev, storesView(obs.stores, c), now);

@@ -30,11 +30,11 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type * as grpc from '@grpc/grpc-js';
-import { randomU64, StandinCluster, type StandinMember } from '../../pd-standin-cluster.js';
-import { HeartbeatStreams, pdServiceDefinition } from '../../pd-standin-grpc.js';
-import { MemberRuntime } from '../../pd-standin.js';
-import type { ProtoDirs, U64 } from '../../pdpb.js';
-import { elect, leaderPeer, type RegionEntry } from '../../region-book.js';
+import { randomU64, StandinCluster, type StandinMember } from '../../pd/pd-standin-cluster.js';
+import { HeartbeatStreams, pdServiceDefinition } from '../../pd/pd-standin-grpc.js';
+import { MemberRuntime } from '../../pd/pd-standin.js';
+import type { ProtoDirs, U64 } from '../../pd/pdpb.js';
+import { elect, leaderPeer, type RegionEntry } from '../../pd/region-book.js';
 import { decode, encode, HUB_SERVICE, type HubMessage, type PdStartRequest, type PodMessage, readLines, type TikvCommit, type TikvJoin } from './protocol.js';
 
 export interface StandinHubOptions {

@@ -3,7 +3,7 @@
 // without. The connection is also the pod's liveness: while it is open, the PD member or
 // TiKV store of that pod is running; when the container dies, the kernel closes it.
 import net from 'node:net';
-import type { RegionEntry } from '../../region-book.js';
+import type { RegionEntry } from '../../pd/region-book.js';
 
 /** The hub as pods reach it: a selector-less Service whose EndpointSlice points at the hub. */
 export const HUB_SERVICE = { namespace: 'kube-system', name: 'tikv-standin-hub', port: 7070 } as const;

@@ -12,9 +12,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import type { U64 } from '../../pdpb.js';
-import type { RegionEntry } from '../../region-book.js';
-import { type RegionSim, type SimStore, type StoreStandin, startStoreStandin } from '../../stores.js';
+import type { U64 } from '../../pd/pdpb.js';
+import type { RegionEntry } from '../../pd/region-book.js';
+import { type RegionSim, type SimStore, type StoreStandin, startStoreStandin } from '../../stores/stores.js';
 import { type FlagError, listenAddresses, parseFlags, parseReadableSize, pingcapLogLine } from './cli.js';
 import { HUB_ADDRESS, HubClient, type RegionsPush } from './protocol.js';
 

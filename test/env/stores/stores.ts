@@ -9,7 +9,7 @@
 // the stand-in hub (test/env/node/standin), one store per pod.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { isTransient, PDClient, PdHeaderError, type Peer, type ProtoDirs, type RegionHeartbeatResponse, type Store, type U64 } from './pdpb.js';
+import { isTransient, PDClient, PdHeaderError, type Peer, type ProtoDirs, type RegionHeartbeatResponse, type Store, type U64 } from '../pd/pdpb.js';
 import {
   applyChangePeer,
   applyChangePeerV2,
@@ -22,9 +22,9 @@ import {
   splitRegion,
   transferLeader,
   usableSplitKeys,
-} from './region-book.js';
+} from '../pd/region-book.js';
 
-export { loadProtoDirs, type ProtoDirs } from './pdpb.js';
+export { loadProtoDirs, type ProtoDirs } from '../pd/pdpb.js';
 
 export interface StoreStandin {
   readonly id: string;

@@ -1,6 +1,6 @@
 // The operator's own PD reads and writes (src/controller/pd) as one object, for tests that
 // drive a PD the way the operator does: read it, and change it, through the same client.
-import { type PDClientOptions, type PDReads, type PDTransport, type PDWrites, pdClient } from '../../src/controller/pd/client.js';
+import { type PDClientOptions, type PDReads, type PDTransport, type PDWrites, pdClient } from '../../../src/controller/pd/client.js';
 
 export type PDCalls = PDReads & PDWrites;
 

@@ -11,13 +11,13 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { findBinaries } from './binaries.js';
+import { findBinaries } from '../binaries.js';
 import type { PDClusterHandle } from './pd.js';
 import { randomU64, StandinCluster, type StandinMember } from './pd-standin-cluster.js';
 import { HeartbeatStreams, pdpbHandlers, pdServiceDefinition } from './pd-standin-grpc.js';
 import { type HttpAnswer, handlePDRequest, type HttpContext } from './pd-standin-http.js';
 import { loadProtoDirs, type ProtoDirs } from './pdpb.js';
-import { freePorts, LOOPBACK } from './process.js';
+import { freePorts, LOOPBACK } from '../process.js';
 
 export interface StartPDStandinOptions {
   /** Holds one log file per member (`pd-<i>.log`). */

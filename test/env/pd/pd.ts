@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml, type TomlTable } from 'smol-toml';
-import { formatLogTails, freePorts, LOOPBACK, type ManagedProcess, spawnLogged, waitFor } from './process.js';
+import { formatLogTails, freePorts, LOOPBACK, type ManagedProcess, spawnLogged, waitFor } from '../process.js';
 
 export interface PDClusterHandle {
   /** `http://127.0.0.1:<port>` of every member, index = member number. */

@@ -1,5 +1,5 @@
-// Post-processing of the plain objects from chart.toJson(): the parts plus-28 cannot
-// express, and the removal of its defaults that break PD/TiKV. Working on plain JSON is
+// Undoes plus-28's defaults that break PD/TiKV in the plain objects from chart.toJson(),
+// and adds the parts plus-28 cannot express. Working on plain JSON is
 // deliberate: plus-28 re-serializes JSON patches through its typed k8s 1.28 mappers,
 // which silently drop plain-string quantities and unknown fields.
 import type { V1Affinity, V1Container, V1ResourceRequirements, V1Service, V1StatefulSet } from '@kubernetes/client-node';
@@ -114,7 +114,7 @@ export interface FinishContext {
 }
 
 /** Turns plus-28's output into the final objects, in a fixed order: ConfigMaps, Services, StatefulSets. */
-export function finishObjects(objects: KubeObject[], ctx: FinishContext): KubeObject[] {
+export function undoPlus28Defaults(objects: KubeObject[], ctx: FinishContext): KubeObject[] {
   const modelOf = (kind: string, name: string) =>
     ctx.models.find((m) =>
       kind === 'ConfigMap'

@@ -4,7 +4,7 @@
 // 403 for PD v8.5.5, see testenv/NOTES.md), so CI runs the stand-in. TESTENV_PD=real|standin
 // forces a choice; `real` fails loudly when there is no binary.
 import { join } from 'node:path';
-import { isExecutable, PD_BINARY } from './binaries.js';
+import { isExecutable, PD_BINARY } from '../binaries.js';
 import { type PDClusterHandle, startPDCluster } from './pd.js';
 import { startPDStandinCluster } from './pd-standin.js';
 import { loadProtoDirs } from './pdpb.js';

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { parseEnvFile } from './binaries.js';
+import { parseEnvFile } from '../binaries.js';
 
 export interface ProtoDirs {
   /** The kvproto module dir (holds proto/pdpb.proto). */

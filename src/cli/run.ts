@@ -8,13 +8,13 @@ import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { LEASE_NAME, OPERATOR_NAMESPACE } from '../charts/operator.js';
-import { KubeApiError, kubeJSON } from './kube/raw.js';
-import { chooseLogFormat, createProcessLogger } from './logger.js';
-import { createMetrics } from './metrics.js';
-import { startOperator } from './operator.js';
-import { choosePDAccess, PD_URL_TEMPLATE_ENV } from './pd/resolve.js';
-import { OperatorKubeConfig } from './runtime/kubeconfig.js';
-import { collapseRepeats, type Logger } from './runtime/log.js';
+import { KubeApiError, kubeJSON } from '../controller/kube/raw.js';
+import { chooseLogFormat, createProcessLogger } from '../controller/logger.js';
+import { createMetrics } from '../controller/metrics.js';
+import { startOperator } from '../controller/operator.js';
+import { choosePDAccess, PD_URL_TEMPLATE_ENV } from '../controller/pd/resolve.js';
+import { OperatorKubeConfig } from '../controller/runtime/kubeconfig.js';
+import { collapseRepeats, type Logger } from '../controller/runtime/log.js';
 
 const USAGE = `Usage: tikv-operator run [options]
 

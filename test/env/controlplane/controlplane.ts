@@ -9,9 +9,9 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import type { Binaries } from './binaries.js';
+import type { Binaries } from '../binaries.js';
 import { kubeconfigYaml } from './kubeconfig.js';
-import { freePorts, LOOPBACK, type ManagedProcess, spawnLogged, waitFor } from './process.js';
+import { freePorts, LOOPBACK, type ManagedProcess, spawnLogged, waitFor } from '../process.js';
 
 export const SERVICE_CLUSTER_IP_RANGE = '10.96.0.0/16';
 export const POD_CIDR = '10.244.0.0/16';
