@@ -10,15 +10,33 @@ import { expect, it } from 'vitest';
 import { REPO_ROOT } from '../../env/binaries.js';
 import { startTestEnv } from '../../env/index.js';
 import { ADDR, HOST_VETH } from '../../env/node/config.js';
-import { NODE_WORK_DIR, processesInNamespace, reapLeftovers } from '../../env/node/host.js';
+import { acquireNodeLock, NODE_WORK_DIR, processesInNamespace, reapLeftovers } from '../../env/node/host.js';
 import { pdImage, STANDIN_VERSIONS } from '../../env/node/images.js';
 import { reapOrphans, waitFor } from '../../env/process.js';
 import { hostState, iptablesRules, processesMentioning } from './host-state.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
+/**
+ * The host's state read while holding the machine-wide node lock: another run's node (on a
+ * shared machine, someone else's test) is then not half-started or half-reaped while we look.
+ */
+async function underNodeLock<T>(read: () => Promise<T>): Promise<T> {
+  const lock = await acquireNodeLock(20 * 60_000, log);
+  try {
+    return await read();
+  } finally {
+    await lock.release();
+  }
+}
+
 it('a started and stopped node (with a pod, a Service and a volume) leaves the host as it found it', async () => {
-  const before = await hostState();
+  // A run killed earlier (here or by someone else on the machine) leaves what the next
+  // start reaps: reap it first, as that start would, so "before" is the host's own state.
+  const before = await underNodeLock(async () => {
+    await reapLeftovers();
+    return hostState();
+  });
   expect(before.cgroups, 'no cgroups of an earlier node').toEqual([]);
   const env = await startTestEnv({ node: true, log });
   let pidNamespace = '';
@@ -73,7 +91,7 @@ it('a started and stopped node (with a pod, a Service and a volume) leaves the h
   }
   const report = env.node!.stopReport!;
   expect(report).toEqual({ restoredSysctls: [], leftCgroups: [], leftProcesses: [] });
-  const after = await hostState();
+  const after = await underNodeLock(hostState);
   expect(after).toEqual(before);
   expect(processesInNamespace(pidNamespace)).toEqual([]);
   expect(processesMentioning(NODE_WORK_DIR)).toEqual([]);
@@ -81,7 +99,10 @@ it('a started and stopped node (with a pod, a Service and a volume) leaves the h
 });
 
 it('a node whose run was SIGKILLed dies with it, and the next start reaps what is left', async () => {
-  const before = await hostState();
+  const before = await underNodeLock(async () => {
+    await reapLeftovers();
+    return hostState();
+  });
   // `npm run testenv -- up --node` in a child process, killed once its node is Ready.
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/env/cli.ts'), 'up', '--node'], {
     cwd: REPO_ROOT,
@@ -109,25 +130,29 @@ it('a node whose run was SIGKILLed dies with it, and the next start reaps what i
 
   child.kill('SIGKILL');
   await exited;
-  // The node's init read EOF on its stdin: the kernel kills everything in its PID namespace.
-  await waitFor('the node namespaces to die', async () => processesInNamespace(pidNamespace).length === 0, { timeoutMs: 30_000, intervalMs: 200 });
-  await waitFor(`${HOST_VETH} to go with the node's network namespace`, async () => !(await hostState()).links.includes(HOST_VETH), { timeoutMs: 30_000 });
-  const left = await hostState();
-  expect(left.cgroups.length, 'empty cgroup dirs are left for the next start').toBeGreaterThan(0);
-  expect(left.workDir).toBe(true);
+  // The killed run's lock went with it; hold it while looking, so no other run's start
+  // reaps (or adds to) what the killed one left.
+  await underNodeLock(async () => {
+    // The node's init read EOF on its stdin: the kernel kills everything in its PID namespace.
+    await waitFor('the node namespaces to die', async () => processesInNamespace(pidNamespace).length === 0, { timeoutMs: 30_000, intervalMs: 200 });
+    await waitFor(`${HOST_VETH} to go with the node's network namespace`, async () => !(await hostState()).links.includes(HOST_VETH), { timeoutMs: 30_000 });
+    const left = await hostState();
+    expect(left.cgroups.length, 'empty cgroup dirs are left for the next start').toBeGreaterThan(0);
+    expect(left.workDir).toBe(true);
 
-  // What the next start does first (with the lock held), and the kwok environment's own reaper.
-  const did = await reapLeftovers();
-  expect(did.some((d) => d.startsWith('removed') && d.includes('cgroup'))).toBe(true);
-  expect(did).toContain(`removed ${NODE_WORK_DIR}`);
-  // The kwok environment's watchdog (test/env/process.ts) may have reaped the killed run's
-  // control plane and removed its dir already; otherwise the next start's reaper does.
-  if (existsSync(envDir!)) reapOrphans(envDir!);
-  await waitFor('the killed run’s control plane to be gone', async () => processesMentioning(envDir!).length === 0, { timeoutMs: 30_000 });
-  rmSync(envDir!, { recursive: true, force: true });
+    // What the next start does first (with the lock held, as here), and the kwok environment's own reaper.
+    const did = await reapLeftovers();
+    expect(did.some((d) => d.startsWith('removed') && d.includes('cgroup'))).toBe(true);
+    expect(did).toContain(`removed ${NODE_WORK_DIR}`);
+    // The kwok environment's watchdog (test/env/process.ts) may have reaped the killed run's
+    // control plane and removed its dir already; otherwise the next start's reaper does.
+    if (existsSync(envDir!)) reapOrphans(envDir!);
+    await waitFor('the killed run’s control plane to be gone', async () => processesMentioning(envDir!).length === 0, { timeoutMs: 30_000 });
+    rmSync(envDir!, { recursive: true, force: true });
 
-  const after = await hostState();
-  expect(after).toEqual(before);
-  expect(existsSync(NODE_WORK_DIR)).toBe(false);
-  expect(after.routes.some((r) => r.includes(ADDR.podCIDR))).toBe(false);
+    const after = await hostState();
+    expect(after).toEqual(before);
+    expect(existsSync(NODE_WORK_DIR)).toBe(false);
+    expect(after.routes.some((r) => r.includes(ADDR.podCIDR))).toBe(false);
+  });
 });
