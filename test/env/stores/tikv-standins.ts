@@ -7,6 +7,7 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { tikvAdvertiseAddr, tikvPodName } from '../../../src/api/names.js';
 import { LABELS, MANAGED_BY } from '../../../src/charts/labels.js';
+import { waitFor } from '../process.js';
 import { type ProtoDirs, type StoreIdentity, type StoreStandin, startStoreStandin } from './stores.js';
 
 /** How the stand-ins behave (tests of the scale-in races set these). */
@@ -98,6 +99,15 @@ export class TiKVStandins {
     const { namespace, cluster } = this.o;
     if (namespace === undefined || cluster === undefined) throw new Error('get(ordinal) needs the namespace and cluster option');
     return this.byPod(namespace, tikvPodName(cluster, ordinal));
+  }
+
+  /**
+   * The stand-in behind a TiKV pod, once it has one. PD can list the store Up (and the
+   * cluster turn Ready) a moment before its registration call returns here, so a test
+   * that acts on a store right after Ready waits for it instead of reading get().
+   */
+  running(ordinal: number, timeoutMs = 30_000): Promise<StoreStandin> {
+    return waitFor(`a store stand-in behind ${tikvPodName(this.o.cluster ?? '?', ordinal)}`, async () => this.get(ordinal), { timeoutMs, intervalMs: 100 });
   }
 
   count(): number {
