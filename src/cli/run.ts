@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { PD_PORTS } from '../api/names.js';
 import { LEASE_NAME, OPERATOR_NAMESPACE } from '../charts/operator.js';
 import { KubeApiError, kubeJSON } from '../controller/kube/raw.js';
 import { chooseLogFormat, createProcessLogger } from '../controller/logger.js';
@@ -74,7 +75,7 @@ export function describePDAccess(env: Record<string, string | undefined>): { pdA
   const template = env[PD_URL_TEMPLATE_ENV]?.trim();
   if (template) return { pdAccess: 'url-template', text: `PD at ${template} (${PD_URL_TEMPLATE_ENV})` };
   return choosePDAccess(env) === 'dns'
-    ? { pdAccess: 'dns', text: "PD through each cluster's client Service (<name>-pd.<namespace>.svc:2379)" }
+    ? { pdAccess: 'dns', text: `PD through each cluster's client Service (<name>-pd.<namespace>.svc:${PD_PORTS.client})` }
     : { pdAccess: 'proxy', text: "PD through the API server's service proxy" };
 }
 

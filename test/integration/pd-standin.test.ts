@@ -1,6 +1,6 @@
 // The PD stand-in (test/env/pd/pd-standin.ts, used where pd-server cannot be built) with the
-// TiKV store stand-ins talking pdpb to it: the scenarios of pd-standins.test.ts (which runs
-// them against a real PD), plus the HTTP shapes, errors and pdpb answers the operator and
+// TiKV store stand-ins talking pdpb to it: the scenarios of stores-on-selected-pd.test.ts (which runs
+// them against pd-server where it exists), plus the HTTP shapes, errors and pdpb answers the operator and
 // the store stand-ins rely on. Starts its own stand-in cluster in a temp dir; needs only the
 // kvproto .proto files (paths.env of testenv/build.sh or KVPROTO_DIR), no binaries.
 import { mkdtempSync, rmSync } from 'node:fs';

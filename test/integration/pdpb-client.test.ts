@@ -1,5 +1,5 @@
 // The stand-ins' pdpb plumbing against a scripted gRPC peer (not PD's logic — store states
-// are asserted against the real PD in pd-standins.test.ts): leader following from a
+// are asserted against the selected PD in stores-on-selected-pd.test.ts): leader following from a
 // follower endpoint, uint64 ids kept exact, the bootstrap race, and operator application.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

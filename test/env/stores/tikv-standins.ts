@@ -7,8 +7,8 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { tikvAdvertiseAddr, tikvPodName } from '../../../src/api/names.js';
 import { LABELS, MANAGED_BY } from '../../../src/charts/labels.js';
-import { type ProtoDirs, type StoreIdentity, type StoreStandin, startStoreStandin } from './stores.js';
 import { waitFor } from '../process.js';
+import { type ProtoDirs, type StoreIdentity, type StoreStandin, startStoreStandin } from './stores.js';
 
 /** How the stand-ins behave (tests of the scale-in races set these). */
 export interface StandinPolicy {
@@ -107,7 +107,7 @@ export class TiKVStandins {
    * that acts on a store right after Ready waits for it instead of reading get().
    */
   running(ordinal: number, timeoutMs = 30_000): Promise<StoreStandin> {
-    return waitFor(`a store stand-in behind pod ordinal ${ordinal}`, async () => this.get(ordinal), { timeoutMs, intervalMs: 100 });
+    return waitFor(`a store stand-in behind ${tikvPodName(this.o.cluster ?? '?', ordinal)}`, async () => this.get(ordinal), { timeoutMs, intervalMs: 100 });
   }
 
   count(): number {

@@ -1,6 +1,9 @@
-// A real 3-member PD cluster and TiKV store stand-ins talking pdpb to it: the store states
-// asserted here (Up, Disconnected, Down, Offline, Tombstone) are computed by PD itself.
-// This file starts its own PD (in a temp dir) so it does not depend on global-setup's.
+// TiKV store stand-ins talking pdpb to the 3-member PD the environment selects
+// (test/env/pd/pd-select.ts): pd-server v8.5.5 where its binary exists, otherwise the PD
+// stand-in. CI cannot build pd-server, so on CI these run against the stand-in; with a
+// pd-server binary (TESTENV_PD=real) the same assertions hold for the real PD, whose store
+// states (Up, Disconnected, Down, Offline, Tombstone) PD computes itself. This file starts
+// its own PD (in a temp dir) so it does not depend on global-setup's.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,7 +61,7 @@ describe('real PD cluster with store stand-ins over pdpb', () => {
     await Promise.all(standins.map((s) => s.stop()));
     await pd?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    log(`[pd-standins] figures:\n  ${figures.join('\n  ')}`);
+    log(`[stores-on-selected-pd] figures:\n  ${figures.join('\n  ')}`);
   });
 
   it('three stand-ins register concurrently (one bootstraps) and PD shows exactly them Up', async () => {
@@ -96,7 +99,7 @@ describe('real PD cluster with store stand-ins over pdpb', () => {
       },
       POLL,
     );
-    log(`[pd-standins] regions after PD's splits and replica checks: ${counts.total}`);
+    log(`[stores-on-selected-pd] regions after PD's splits and replica checks: ${counts.total}`);
     expect(counts.total).toBeGreaterThanOrEqual(1);
     expect(standins.reduce((n, s) => n + s.leaderCount(), 0)).toBe(counts.total);
   });
@@ -152,7 +155,7 @@ describe('real PD cluster with store stand-ins over pdpb', () => {
     );
     const plain = await stores();
     expect(plain.map((s) => String(s.store.id))).not.toContain(extra.id);
-    log(`[pd-standins] states seen after DELETE: ${[...seen].join(' → ')}`);
+    log(`[stores-on-selected-pd] states seen after DELETE: ${[...seen].join(' → ')}`);
   });
 
   it('stand-ins follow a PD leader change and keep heartbeating through the new leader', async () => {
