@@ -81,7 +81,7 @@ function pdAvailable(input: ConditionInput): ConditionState {
  * are, SomeStoresNotUp otherwise; False below that majority or before TiKV bootstrapped;
  * Unknown when PD (or its store list) cannot be read.
  */
-function tikvAvailable(input: ConditionInput, now: Date): ConditionState {
+function tikvAvailable(input: ConditionInput): ConditionState {
   if (input.pd.kind === 'Unreachable') return pdUnreachable(input.pd.error);
   const { stores: obs } = input;
   if (obs.kind === 'Unknown') {
@@ -97,7 +97,7 @@ function tikvAvailable(input: ConditionInput, now: Date): ConditionState {
   const desired = input.desired.tikv;
   const active = obs.stores.filter(ACTIVE);
   const up = active.filter(IS_UP).length;
-  const problems = active.filter(IS_FAULTY).map((s) => describeStoreProblem(s, now));
+  const problems = active.filter(IS_FAULTY).map((s) => describeStoreProblem(s));
   const unregistered = desired - up - problems.length;
   const missing = unregistered > 0 ? [`${plural(unregistered, 'desired store')} not registered with PD`] : [];
   const details = [...problems, ...missing];
@@ -115,10 +115,10 @@ function tikvAvailable(input: ConditionInput, now: Date): ConditionState {
 }
 
 /** Degraded: a PD member unhealthy or a store Disconnected/Down (anything but Up, Offline, Tombstone). */
-function degraded(input: ConditionInput, now: Date): ConditionState {
+function degraded(input: ConditionInput): ConditionState {
   if (input.pd.kind === 'Unreachable') return pdUnreachable(input.pd.error);
   const members = input.pd.members.filter((m) => !m.health).map(describeUnhealthyMember);
-  const stores = input.stores.kind === 'Observed' ? input.stores.stores.filter(IS_FAULTY).map((s) => describeStoreProblem(s, now)) : [];
+  const stores = input.stores.kind === 'Observed' ? input.stores.stores.filter(IS_FAULTY).map((s) => describeStoreProblem(s)) : [];
   if (members.length === 0 && stores.length === 0) {
     if (input.stores.kind === 'Unknown') {
       return { status: 'Unknown', reason: 'StoresUnknown', message: `cannot read the TiKV stores from PD: ${input.stores.error}` };
@@ -300,9 +300,9 @@ export function deriveConditions(prev: readonly Condition[] | undefined, input: 
   const states: Record<ConditionType, ConditionState> = {
     Ready: ready(input, pdAvail),
     PDAvailable: pdAvail,
-    TiKVAvailable: tikvAvailable(input, now),
+    TiKVAvailable: tikvAvailable(input),
     Progressing: progressing(input),
-    Degraded: degraded(input, now),
+    Degraded: degraded(input),
   };
   let out: Condition[] = [...(prev ?? [])];
   for (const type of CONDITION_TYPES) out = setCondition(out, type, states[type], generation, now);

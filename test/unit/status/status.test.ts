@@ -194,13 +194,13 @@ describe('deriveConditions', () => {
     expect(derivePhase(conditions, false, false, 'Bootstrapping')).toBe('Running');
   });
 
-  it('names the Disconnected store, its pod and the seconds since its last heartbeat', async () => {
+  it('names the Disconnected store, its pod and the time of its last heartbeat', async () => {
     const input = await healthyInput();
     const stores = await storesOf(store(1, addr(0), 'Up', HB), store(4, addr(1), 'Up', HB), store(5, addr(2), 'Disconnected', '2025-08-19T10:00:20Z'));
     input.stores = { kind: 'Observed', stores: deriveTiKVStatus(undefined, { stores }, cluster, at(60)).stores ?? [] };
     const conditions = deriveConditions(undefined, input, 7, at(60));
     const c = byType(conditions);
-    const expected = 'store 5 (basic-tikv-2) is Disconnected: no heartbeat for 40s; check the pod basic-tikv-2';
+    const expected = "store 5 (basic-tikv-2) is Disconnected: PD's last heartbeat from it was at 2025-08-19T10:00:20Z; check the pod basic-tikv-2";
     expect(c.Degraded).toMatchObject({ status: 'True', reason: 'StoreNotUp', message: expected });
     expect(c.TiKVAvailable).toMatchObject({ status: 'True', reason: 'SomeStoresNotUp' });
     expect(c.TiKVAvailable?.message).toContain(expected);
