@@ -611,9 +611,11 @@ export const TikvClusterStatus = z
   .object({
     observedGeneration: z.number().int().optional().describe('The .metadata.generation this status describes.'),
     phase: z
-      .enum(['Pending', 'Bootstrapping', 'Running', 'Updating', 'Degraded', 'Paused', 'Invalid'])
+      .enum(['Pending', 'Bootstrapping', 'Running', 'Updating', 'Blocked', 'Degraded', 'Paused', 'Invalid'])
       .optional()
-      .describe('One-word summary: Pending, Bootstrapping, Running, Updating, Degraded, Paused or Invalid.'),
+      .describe(
+        'One-word summary: Pending, Bootstrapping, Running, Updating, Blocked (a scale-in waits for the user: Ready says how to unblock it), Degraded, Paused or Invalid.',
+      ),
     conditions: z
       .array(Condition)
       .optional()

@@ -16,6 +16,8 @@ import { observeStatefulSet } from './statefulset.js';
 export interface Wait {
   reason: string;
   message: string;
+  /** Set when only the user can end the wait: Ready False with this wait's reason and these words. */
+  blocked?: string;
 }
 
 export interface StatusInput {
@@ -67,6 +69,13 @@ export function assembleStatus(input: StatusInput, now: Date): TikvClusterStatus
   const wait = input.waits.find((w) => w.reason !== 'WaitingForPD');
   if (wait && !input.paused) {
     conditions = setCondition(conditions, 'Progressing', { status: 'True', reason: wait.reason, message: wait.message }, generation, now);
+  }
+  // A wait only the user can end is why the cluster is not Ready, whatever the counts say
+  // ("3 TiKV stores Up, 2 desired" says nothing to someone waiting for Ready).
+  const blocked = input.waits.find((w) => w.blocked !== undefined);
+  const ready = conditions.find((c) => c.type === 'Ready');
+  if (blocked?.blocked && !input.paused && ready?.status === 'False' && ready.reason !== 'ApplyFailed') {
+    conditions = setCondition(conditions, 'Ready', { status: 'False', reason: blocked.reason, message: blocked.blocked }, generation, now);
   }
   // Invalid and Paused say nothing about whether the cluster ever ran; one whose PD never
   // bootstrapped has not, so it reads Pending/Bootstrapping again rather than Updating.

@@ -23,6 +23,12 @@ export function transitionEvents(prev: TikvClusterStatus | undefined, next: Tikv
       if (old?.reason !== 'InvalidSpec') emit('Warning', 'InvalidSpec', c.message);
       continue;
     }
+    // Likewise a blocked scale-in: one Event with the whole story (Progressing's words), since
+    // nothing moves until someone acts.
+    if (c.type === 'Ready' && c.reason === 'ScaleInBlocked') {
+      if (old?.reason !== 'ScaleInBlocked') emit('Warning', 'ScaleInBlocked', next.conditions?.find((p) => p.type === 'Progressing')?.message ?? c.message);
+      continue;
+    }
     if (old?.status === c.status) continue;
     if (c.type === 'Ready' && c.status === 'True') emit('Normal', 'ClusterReady', c.message);
     if (c.type === 'Ready' && c.status === 'False' && old?.status === 'True') emit('Warning', c.reason, c.message);

@@ -34,12 +34,15 @@ function lastHeard(s: TiKVStoreStatus): string {
   return `PD's last heartbeat from it was at ${Number.isNaN(t) ? s.lastHeartbeatTime : rfc3339(new Date(t))}`;
 }
 
-export function describeStoreProblem(s: TiKVStoreStatus): string {
+/** `up`: how many stores are Up, so a Down store's message does not promise replicas PD has nowhere to put. */
+export function describeStoreProblem(s: TiKVStoreStatus, up: number): string {
   switch (s.state) {
     case 'Disconnected':
       return `${storeLabel(s)} is Disconnected: ${lastHeard(s)}; ${podHint(s)}`;
-    case 'Down':
-      return `${storeLabel(s)} is Down: ${lastHeard(s)}; PD is re-creating its Region replicas on other stores; ${podHint(s)}`;
+    case 'Down': {
+      const replicas = up > 0 ? 'PD re-creates its Region replicas on the Up stores where it can' : 'no store is Up, so PD cannot re-create its Region replicas elsewhere';
+      return `${storeLabel(s)} is Down: ${lastHeard(s)}; ${replicas}; ${podHint(s)}`;
+    }
     case 'Offline':
       return describeOffline(s);
     default:
