@@ -108,3 +108,34 @@ describe('the ScaleInBlocked Event', () => {
     expect(w.events.events.filter((e) => e.reason === 'StoresNotUp')).toEqual([]);
   });
 });
+
+describe('Event types: a Warning means trouble', () => {
+  const readyLost = (w: World) => w.events.events.filter((e) => ['StoresNotUp', 'RollingOut', 'PDMembersNotReady'].includes(e.reason));
+
+  it('a scale-out the user asked for loses Ready with a Normal Event', async () => {
+    const w = await World.atRest(3, 3);
+    w.store.editSpec((spec) => {
+      (spec.tikv as { replicas: number }).replicas = 4;
+    });
+    await w.reconcile();
+    expect(w.condition('Ready')?.status).toBe('False');
+    expect(readyLost(w)).toEqual([expect.objectContaining({ type: 'Normal' })]);
+  });
+
+  it('a roll to a new version loses Ready with a Normal Event', async () => {
+    const w = await World.atRest(3, 3);
+    w.store.editSpec((spec) => {
+      spec.version = 'v8.5.6';
+    });
+    await w.reconcile();
+    expect(w.condition('Ready')?.status).toBe('False');
+    expect(readyLost(w)).toEqual([expect.objectContaining({ type: 'Normal' })]);
+  });
+
+  it('a store that stops is a Warning', async () => {
+    const w = await World.atRest(3, 3);
+    w.pd.setStoreState(1, 'Disconnected');
+    await w.reconcile();
+    expect(readyLost(w)).toEqual([expect.objectContaining({ type: 'Warning', reason: 'StoresNotUp' })]);
+  });
+});
