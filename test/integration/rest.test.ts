@@ -2,9 +2,12 @@
 // once it got there, reconciles go on (PD polls, resyncs) and the operator makes no API
 // write. Counted from the apiserver's audit log over a number of reconciles of the
 // cluster, never over a length of time.
+import http from 'node:http';
+import https from 'node:https';
 import { Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TikvClusterStatus } from '../../src/api/v1alpha1.js';
+import { kubeRequestOptions, readBody } from '../../src/controller/runtime/kube-http.js';
 import { normalizeStatus } from '../../src/controller/status/equal.js';
 import { getEnv, newNamespace } from '../env/context.js';
 import { waitFor } from '../env/process.js';
@@ -78,9 +81,26 @@ describe('a cluster at rest makes no API writes', () => {
     }
   }
 
-  it('Ready', async () => {
+  /** The cluster's row of `kubectl get tkc -o wide`: the apiserver's Table for the CRD's printer columns. */
+  async function tableRow(ns: string, name: string): Promise<Record<string, unknown>> {
+    const { url, options } = await kubeRequestOptions(getEnv().kc, `/apis/tikv.org/v1alpha1/namespaces/${ns}/tikvclusters/${name}`);
+    options.headers = { ...options.headers, Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' };
+    const body = await new Promise<string>((resolve, reject) => {
+      (url.protocol === 'https:' ? https : http).request(url, options, (res) => readBody(res).then(resolve, reject)).on('error', reject).end();
+    });
+    const table = JSON.parse(body) as { columnDefinitions: Array<{ name: string }>; rows: Array<{ cells: unknown[] }> };
+    return Object.fromEntries(table.columnDefinitions.map((c, i) => [c.name, table.rows[0]?.cells[i]]));
+  }
+
+  // Status writes at rest stop between the reports of status.lastSyncTime (every 5 minutes,
+  // pinned in test/unit/status/report.test.ts); each window here is far shorter than that.
+  it('Ready, and its row in kubectl get -o wide', async () => {
     const { ns, name } = await readyCluster('rest-ready');
     expect((await atRest(ns, name)).writes).toEqual([]);
+    const row = await tableRow(ns, name);
+    expect(row).toMatchObject({ Name: name, Ready: 'True', Phase: 'Running', PD: 3, 'PD-Desired': 3, Stores: 3, 'TiKV-Desired': 3, Version: 'v8.5.5' });
+    expect(row).toMatchObject({ Reason: 'ClusterReady', 'TiKV-Pods': 3, Message: '3 PD members healthy, 3 TiKV stores Up, StatefulSets rolled out' });
+    expect(row.Synced).toMatch(/^\d+s$|^\d+m\d*s?$/);
   });
 
   it('PD never reachable: PD created, waiting for PD', async () => {
@@ -149,6 +169,15 @@ describe('a cluster at rest makes no API writes', () => {
     await patchSpec(ns, name, { tikv: { replicas: 2 } });
     await waitForCluster(ns, name, 'scale-in refused', (c) => /max-replicas/.test(condition(c, 'Progressing')?.message ?? ''));
     expect((await atRest(ns, name)).writes).toEqual([]);
+    // What someone whose `kubectl wait --for=condition=Ready` hangs sees with -o wide.
+    expect(await tableRow(ns, name)).toMatchObject({
+      Ready: 'False',
+      Phase: 'Blocked',
+      Stores: 3,
+      'TiKV-Desired': 2,
+      Reason: 'ScaleInBlocked',
+      Message: expect.stringContaining('set spec.tikv.replicas back to 3'),
+    });
   });
 
   // Messages say when PD last heard from a store (a time), never how long ago (an age that

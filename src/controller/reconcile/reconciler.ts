@@ -51,7 +51,7 @@ export class TikvClusterReconciler {
     this.now = deps.now ?? (() => new Date());
     this.steadyMs = deps.steadyRequeueMs ?? 10_000;
     this.busyMs = deps.busyRequeueMs ?? 3_000;
-    this.memory = new Memory(this.now().getTime());
+    this.memory = new Memory();
   }
 
   /** `log` carries the cluster key (the runtime's child logger). */

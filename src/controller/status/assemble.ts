@@ -10,7 +10,8 @@ import type { ClusterRef } from '../ref.js';
 import { deriveConditions, setCondition } from './conditions.js';
 import { derivePDStatus, deriveTiKVStatus } from './members.js';
 import { derivePhase } from './phase.js';
-import { observeStatefulSet } from './statefulset.js';
+import { IS_UP } from './messages.js';
+import { observeStatefulSet, runningVersion } from './statefulset.js';
 
 /** Something a step waits for, for the Progressing condition. */
 export interface Wait {
@@ -82,13 +83,23 @@ export function assembleStatus(input: StatusInput, now: Date): TikvClusterStatus
   const prevPhase = (prev.phase === 'Invalid' || prev.phase === 'Paused') && !bootstrapped ? undefined : prev.phase;
   const phase = derivePhase(conditions, input.paused, false, prevPhase);
   const clusterID = (members.kind === 'Observed' ? members.clusterID : undefined) ?? prev.clusterID;
+  const version = runningVersion(input.statefulSets.pd, input.statefulSets.tikv, prev.version);
+  const upStores = tikvStatus?.stores ? tikvStatus.stores.filter(IS_UP).length : undefined;
   return {
     observedGeneration: generation,
+    ...(prev.lastSyncTime ? { lastSyncTime: prev.lastSyncTime } : {}),
+    ...(version ? { version } : {}),
     phase,
     conditions,
     ...(clusterID ? { clusterID } : {}),
     pd: { ...(pdStatus ?? {}), replicas: pdSts?.replicas ?? 0, readyReplicas: pdSts?.readyReplicas ?? 0, bootstrapped },
-    tikv: { ...(tikvStatus ?? {}), replicas: tikvSts?.replicas ?? 0, readyReplicas: tikvSts?.readyReplicas ?? 0, selector },
+    tikv: {
+      ...(tikvStatus ?? {}),
+      replicas: tikvSts?.replicas ?? 0,
+      readyReplicas: tikvSts?.readyReplicas ?? 0,
+      ...(upStores !== undefined ? { upStores } : {}),
+      selector,
+    },
   };
 }
 
