@@ -21,6 +21,8 @@ export interface ClusterMemory {
   lastRolled: { pd?: string; tikv?: string };
   /** The last unexpected reconcile error reported, so a retry does not repeat its Event. */
   lastReconcileError?: string;
+  /** PD polls in a row that found PD unreachable, at one spec generation (the poll backs off). */
+  pdUnreachable?: { generation: number | undefined; polls: number };
 }
 
 export class Memory {
