@@ -4,14 +4,16 @@
 import { describe, expect, it } from 'vitest';
 import { World } from '../reconcile/fakes.js';
 
+const tikvReplicas = (w: World, n: number) =>
+  w.store.editSpec((spec) => {
+    (spec.tikv as { replicas: number }).replicas = n;
+  });
 const conditions = (w: World) => Object.fromEntries((w.status?.conditions ?? []).map((c) => [c.type, `${c.status} ${c.reason}: ${c.message}`]));
 
 describe('a scale-in PD blocks (fewer Up stores than max-replicas would remain)', () => {
   it('is Ready False ScaleInBlocked with the fix, phase Blocked, and Progressing says the details', async () => {
     const w = await World.atRest(3, 3);
-    w.store.editSpec((spec) => {
-      (spec.tikv as { replicas: number }).replicas = 2;
-    });
+    tikvReplicas(w, 2);
     await w.settle();
     const c = conditions(w);
     expect(c.Ready).toBe(
@@ -26,13 +28,9 @@ describe('a scale-in PD blocks (fewer Up stores than max-replicas would remain)'
 
   it('is Ready again, phase Running, once spec.tikv.replicas is set back', async () => {
     const w = await World.atRest(3, 3);
-    w.store.editSpec((spec) => {
-      (spec.tikv as { replicas: number }).replicas = 2;
-    });
+    tikvReplicas(w, 2);
     await w.settle();
-    w.store.editSpec((spec) => {
-      (spec.tikv as { replicas: number }).replicas = 3;
-    });
+    tikvReplicas(w, 3);
     await w.settle();
     expect(w.condition('Ready')).toMatchObject({ status: 'True', reason: 'ClusterReady' });
     expect(w.status?.phase).toBe('Running');
@@ -83,9 +81,7 @@ describe('PD unreachable after the cluster ran', () => {
 describe('a scale-in under way (a store Offline)', () => {
   it('reads as a removal in Ready, with the store details in Progressing', async () => {
     const w = await World.atRest(3, 3);
-    w.store.editSpec((spec) => {
-      (spec.tikv as { replicas: number }).replicas = 2;
-    });
+    tikvReplicas(w, 2);
     w.pd.maxReplicas = 1;
     await w.reconcile();
     await w.reconcile();
@@ -98,9 +94,7 @@ describe('a scale-in under way (a store Offline)', () => {
 describe('the ScaleInBlocked Event', () => {
   it('is one Warning with the details, however many passes the block lasts', async () => {
     const w = await World.atRest(3, 3);
-    w.store.editSpec((spec) => {
-      (spec.tikv as { replicas: number }).replicas = 2;
-    });
+    tikvReplicas(w, 2);
     await w.settle();
     await w.reconcile();
     const blocked = w.events.events.filter((e) => e.reason === 'ScaleInBlocked');
@@ -114,9 +108,7 @@ describe('Event types: a Warning means trouble', () => {
 
   it('a scale-out the user asked for loses Ready with a Normal Event', async () => {
     const w = await World.atRest(3, 3);
-    w.store.editSpec((spec) => {
-      (spec.tikv as { replicas: number }).replicas = 4;
-    });
+    tikvReplicas(w, 4);
     await w.reconcile();
     expect(w.condition('Ready')?.status).toBe('False');
     expect(readyLost(w)).toEqual([expect.objectContaining({ type: 'Normal' })]);
