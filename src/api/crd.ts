@@ -60,6 +60,32 @@ const readyColumn = (name: string, path: string, description: string, priority =
   ...(priority ? { priority } : {}),
 });
 
+const READY = '.status.conditions[?(@.type=="Ready")]';
+
+/**
+ * `kubectl get tkc`: what runs, from status (never the spec's wishes), and whether an operator
+ * still watches (Synced); `-o wide` (priority 1) adds why it is not Ready and the pod counts.
+ */
+export const PRINTER_COLUMNS = [
+  { name: 'Ready', type: 'string', jsonPath: `${READY}.status`, description: 'Whether the cluster is ready.' },
+  { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'One-word summary of the cluster state.' },
+  readyColumn('PD', '.status.pd.readyReplicas', 'Ready PD pods.'),
+  readyColumn('PD-Desired', '.spec.pd.replicas', 'Desired PD members.'),
+  readyColumn('Stores', '.status.tikv.upStores', 'TiKV stores PD reports Up.'),
+  readyColumn('TiKV-Desired', '.spec.tikv.replicas', 'Desired TiKV stores.'),
+  { name: 'Version', type: 'string', jsonPath: '.status.version', description: 'The version that runs (status.version), not spec.version.' },
+  {
+    name: 'Synced',
+    type: 'date',
+    jsonPath: '.status.lastSyncTime',
+    description: 'When the operator last wrote status (at least every 5 minutes while it watches): older than 10 minutes means no operator is watching.',
+  },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  { name: 'Reason', type: 'string', jsonPath: `${READY}.reason`, description: 'Why the cluster is (not) Ready.', priority: 1 },
+  readyColumn('TiKV-Pods', '.status.tikv.readyReplicas', 'Ready TiKV pods.', 1),
+  { name: 'Message', type: 'string', jsonPath: `${READY}.message`, description: 'The Ready condition: what is wrong and what to do.', priority: 1 },
+];
+
 /** `group` only for tests that need a second copy of the CRD beside the real one. */
 export function buildCRD(opts: { group?: string } = {}): Schema {
   const group = opts.group ?? GROUP;
@@ -87,16 +113,7 @@ export function buildCRD(opts: { group?: string } = {}): Schema {
               labelSelectorPath: '.status.tikv.selector',
             },
           },
-          additionalPrinterColumns: [
-            { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the cluster is ready.' },
-            { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'One-word summary of the cluster state.' },
-            readyColumn('PD', '.status.pd.readyReplicas', 'Ready PD pods.'),
-            readyColumn('PD-Desired', '.spec.pd.replicas', 'Desired PD members.'),
-            readyColumn('TiKV', '.status.tikv.readyReplicas', 'Ready TiKV pods.'),
-            readyColumn('TiKV-Desired', '.spec.tikv.replicas', 'Desired TiKV stores.'),
-            { name: 'Version', type: 'string', jsonPath: '.spec.version', description: 'PD and TiKV version.' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
+          additionalPrinterColumns: PRINTER_COLUMNS,
           schema: {
             openAPIV3Schema: {
               type: 'object',

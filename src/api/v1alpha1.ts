@@ -602,7 +602,9 @@ export const TiKVStoreStatus = z
     regionCount: z.number().int().optional().describe('Number of Region replicas on the store.'),
     capacity: z.string().optional().describe('Store capacity as PD reports it (e.g. 5GiB).'),
     available: z.string().optional().describe('Available space as PD reports it.'),
-    lastHeartbeatTime: Time('Last heartbeat PD received from the store.').optional(),
+    lastHeartbeatTime: Time(
+      "PD's last heartbeat from the store as of status.lastSyncTime, not live: status is written when something changes and otherwise every 5 minutes, so this is up to that old on a healthy cluster (a store that stopped keeps its time). `tikv-operator status NAME` asks PD now.",
+    ).optional(),
     lastTransitionTime: Time('When state last changed.').optional(),
   })
   .strict();
@@ -610,10 +612,21 @@ export const TiKVStoreStatus = z
 export const TikvClusterStatus = z
   .object({
     observedGeneration: z.number().int().optional().describe('The .metadata.generation this status describes.'),
-    phase: z
-      .enum(['Pending', 'Bootstrapping', 'Running', 'Updating', 'Degraded', 'Paused', 'Invalid'])
+    lastSyncTime: Time(
+      'When the operator last wrote this status: at every change and, while nothing changes, once this time is 5 minutes old (every cluster is reconciled at least every 5 minutes). Older than 10 minutes: no operator is watching this cluster, and the rest of status may be stale.',
+    ).optional(),
+    version: z
+      .string()
       .optional()
-      .describe('One-word summary: Pending, Bootstrapping, Running, Updating, Degraded, Paused or Invalid.'),
+      .describe(
+        'The version that runs: the image tag of both StatefulSets once every pod runs their latest template (`v8.5.5`; `v8.5.6 (PD), v8.5.5 (TiKV)` when they differ); kept while a roll is under way.',
+      ),
+    phase: z
+      .enum(['Pending', 'Bootstrapping', 'Running', 'Updating', 'Blocked', 'Degraded', 'Paused', 'Invalid'])
+      .optional()
+      .describe(
+        'One-word summary: Pending, Bootstrapping, Running, Updating, Blocked (a scale-in waits for the user: Ready says how to unblock it), Degraded, Paused or Invalid.',
+      ),
     conditions: z
       .array(Condition)
       .optional()
@@ -642,6 +655,7 @@ export const TikvClusterStatus = z
       .object({
         replicas: z.number().int().optional().describe('TiKV pods that exist.'),
         readyReplicas: z.number().int().optional().describe('TiKV pods that are ready.'),
+        upStores: z.number().int().optional().describe("This cluster's TiKV stores that PD reports Up (of status.tikv.stores)."),
         selector: z.string().optional().describe('Label selector of the TiKV pods (for the scale subresource).'),
         stores: z
           .array(TiKVStoreStatus)

@@ -127,7 +127,7 @@ describe('tikv-operator status', () => {
     console.log(`[status] blocked scale-in:\n${out}`);
     const waiting = out.split('\n')[2];
     expect(waiting).toMatch(/^Waiting: {3}ScaleInBlocked: removing store \d+ \(basic-tikv-2\) would leave 2 Up stores, fewer than PD's max-replicas 3; keep spec.tikv.replicas at 3/);
-    expect(out.split('\n')[0]).toBe(`TikvCluster ${ns}/basic  phase Updating  version v8.5.5  generation 2 (observed 2)`);
+    expect(out.split('\n')[0]).toBe(`TikvCluster ${ns}/basic  phase Blocked  version v8.5.5  generation 2 (observed 2)`);
     expect(out).toContain('TiKV  3 of 3 stores Up; spec.tikv.replicas 2\n');
     await patchSpec(ns, name, { tikv: { replicas: 3 } });
   });

@@ -113,8 +113,66 @@ describe('CRD', () => {
       statusReplicasPath: '.status.tikv.replicas',
       labelSelectorPath: '.status.tikv.selector',
     });
-    expect(v.additionalPrinterColumns.map((c) => c.name)).toEqual(['Ready', 'Phase', 'PD', 'PD-Desired', 'TiKV', 'TiKV-Desired', 'Version', 'Age']);
     expect((crd.spec as { names: { shortNames: string[] } }).names.shortNames).toEqual(['tkc']);
+  });
+
+  describe('printer columns', () => {
+    const columns = version(crd).additionalPrinterColumns as Array<{ name: string; type: string; jsonPath: string; priority?: number }>;
+    const paths = new Set([...fields(root)].map(([p]) => p));
+    /** The field a column reads, as `fields` names it: `.status.conditions[?(...)].reason` -> `status.conditions[].reason`. */
+    const fieldOf = (jsonPath: string) => jsonPath.slice(1).replace(/\[\?\(@\.type=="[A-Za-z]+"\)\]/, '[]');
+    /** kubectl's JSONPath for the forms the columns use. */
+    const read = (obj: unknown, jsonPath: string): unknown => {
+      let v: unknown = obj;
+      for (const part of jsonPath.slice(1).match(/[^.[\]]+|\[\?\(@\.type=="[A-Za-z]+"\)\]/g) ?? []) {
+        const filter = /^\[\?\(@\.type=="([A-Za-z]+)"\)\]$/.exec(part);
+        v = filter ? (v as Array<{ type: string }> | undefined)?.find((c) => c.type === filter[1]) : (v as Record<string, unknown> | undefined)?.[part];
+      }
+      return v;
+    };
+
+    it('are, in order: the summary by default, why not Ready and pod counts with -o wide', () => {
+      expect(columns.filter((c) => !c.priority).map((c) => c.name)).toEqual(['Ready', 'Phase', 'PD', 'PD-Desired', 'Stores', 'TiKV-Desired', 'Version', 'Synced', 'Age']);
+      expect(columns.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(['Reason', 'TiKV-Pods', 'Message']);
+    });
+
+    it('each read a field the schema has (metadata is the apiserver\'s own)', () => {
+      for (const c of columns.filter((x) => !x.jsonPath.startsWith('.metadata.'))) expect(paths, `${c.name}: ${c.jsonPath}`).toContain(fieldOf(c.jsonPath));
+    });
+
+    it('show what runs from status: stores Up (not ready pods), the running version (not the spec), the last sync', () => {
+      const obj = {
+        metadata: { creationTimestamp: '2025-08-19T09:00:00Z' },
+        spec: { version: 'v8.5.6', pd: { replicas: 3 }, tikv: { replicas: 3 } },
+        status: {
+          version: 'v8.5.5',
+          lastSyncTime: '2025-08-19T10:00:00Z',
+          phase: 'Blocked',
+          conditions: [
+            { type: 'PDAvailable', status: 'True', reason: 'AllMembersHealthy', message: 'x' },
+            { type: 'Ready', status: 'False', reason: 'ScaleInBlocked', message: 'set spec.tikv.replicas back to 3' },
+          ],
+          pd: { readyReplicas: 3 },
+          tikv: { readyReplicas: 3, upStores: 0 },
+        },
+      };
+      const row = Object.fromEntries(columns.map((c) => [c.name, read(obj, c.jsonPath)]));
+      expect(row).toEqual({
+        Ready: 'False',
+        Phase: 'Blocked',
+        PD: 3,
+        'PD-Desired': 3,
+        Stores: 0,
+        'TiKV-Desired': 3,
+        Version: 'v8.5.5',
+        Synced: '2025-08-19T10:00:00Z',
+        Age: '2025-08-19T09:00:00Z',
+        Reason: 'ScaleInBlocked',
+        'TiKV-Pods': 3,
+        Message: 'set spec.tikv.replicas back to 3',
+      });
+      expect(columns.find((c) => c.name === 'Synced')?.type).toBe('date');
+    });
   });
 
   it('renders quantities as int-or-string', () => {

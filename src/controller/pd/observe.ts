@@ -10,13 +10,13 @@ export type PDLook =
   | { reachable: false; error: string };
 
 export async function lookAtPD(pd: PDReads): Promise<PDLook> {
-  let health: PDMemberHealth[];
-  let members: PDMembers;
-  try {
-    [health, members] = await Promise.all([pd.health(), pd.members()]);
-  } catch (e) {
-    return { reachable: false, error: errorText(e) };
-  }
+  // Both settle before either error is taken, health's first: whichever failed first must
+  // not decide the words of the status, or the same outage rewrites it on every poll.
+  const [h, m] = await Promise.allSettled([pd.health(), pd.members()]);
+  if (h.status === 'rejected') return { reachable: false, error: errorText(h.reason) };
+  if (m.status === 'rejected') return { reachable: false, error: errorText(m.reason) };
+  const health = h.value;
+  const members = m.value;
   try {
     return { reachable: true, health, members, stores: await pd.stores({ includeTombstone: true }) };
   } catch (e) {

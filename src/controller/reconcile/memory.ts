@@ -8,8 +8,6 @@ import type { TikvClusterStatus } from '../../api/v1alpha1.js';
 export interface ClusterMemory {
   /** The status this process last wrote, and the resourceVersion it was written over. */
   lastWritten?: { basedOn: string; status: TikvClusterStatus };
-  /** When per-store counters were last written, so a cluster at rest is not patched every poll. */
-  volatileWrittenAt: number;
   /**
    * When this process began evicting each store's leaders. After a restart the wait starts
    * again (at most one more timeout), which is cheaper than a pod annotation per eviction.
@@ -23,18 +21,17 @@ export interface ClusterMemory {
   lastRolled: { pd?: string; tikv?: string };
   /** The last unexpected reconcile error reported, so a retry does not repeat its Event. */
   lastReconcileError?: string;
+  /** PD polls in a row that found PD unreachable, at one spec generation (the poll backs off). */
+  pdUnreachable?: { generation: number | undefined; polls: number };
 }
 
 export class Memory {
   private readonly clusters = new Map<string, ClusterMemory>();
 
-  /** `startedAt`: the process start, when no counters have been written yet. */
-  constructor(private readonly startedAt: number) {}
-
   of(key: string): ClusterMemory {
     let m = this.clusters.get(key);
     if (!m) {
-      m = { volatileWrittenAt: this.startedAt, evictingSince: new Map(), lastRolled: {} };
+      m = { evictingSince: new Map(), lastRolled: {} };
       this.clusters.set(key, m);
     }
     return m;

@@ -38,8 +38,11 @@ export interface ScalePlan<A> {
   replicas: number;
   /** A PD call to make before the next step down. */
   action?: A;
-  /** Why the scale-in waits, for the Progressing condition; unset when nothing waits. */
-  waiting?: { reason: string; message: string };
+  /**
+   * Why the scale-in waits, for the Progressing condition; unset when nothing waits. A wait
+   * only the user can end (ScaleInBlocked) also has `blocked`: Ready's short words, with the fix.
+   */
+  waiting?: { reason: string; message: string; blocked?: string };
   /**
    * The ordinal whose removal waits for a RemovalProof: PD lists no store or member for
    * it, which alone proves nothing (its process may be registering right now).
@@ -207,7 +210,11 @@ export function planPDReplicas(cluster: string, desired: number, live: number | 
     if (unnamed) {
       return {
         replicas: live,
-        waiting: { reason: 'ScaleInBlocked', message: `PD lists member ${unnamed.id} as ${unnamed.name}, which could be ${target}; its removal waits until PD names it` },
+        waiting: {
+          reason: 'ScaleInBlocked',
+          message: `PD lists member ${unnamed.id} as ${unnamed.name}, which could be ${target}; its removal waits until PD names it`,
+          blocked: `the PD scale-in from ${live} to ${desired} members waits until PD names member ${unnamed.id}; check the PD pods (see Progressing)`,
+        },
       };
     }
     // Removed through PD, and the PVC holds that member's data: a pod on it cannot rejoin.
@@ -222,6 +229,7 @@ export function planPDReplicas(cluster: string, desired: number, live: number | 
       waiting: {
         reason: 'ScaleInBlocked',
         message: `removing PD member ${target} would leave ${healthyRemaining} healthy of ${remaining.length} members, no quorum; fix the unhealthy members first`,
+        blocked: `the PD scale-in from ${live} to ${desired} members is blocked: it would leave PD without a quorum; fix the unhealthy PD members first (see Progressing)`,
       },
     };
   }
@@ -279,6 +287,7 @@ export function planTiKVReplicas(cluster: string, desired: number, live: number 
       waiting: {
         reason: 'ScaleInBlocked',
         message: `removing store ${store.id} (${target}) would leave ${upOthers} Up stores, fewer than PD's max-replicas ${maxReplicas}; keep spec.tikv.replicas at ${live}, or lower PD's max-replicas at run time (pd-ctl config set max-replicas N, or POST /pd/api/v1/config/replicate): PD reads replication settings from spec.pd.config only when the cluster bootstraps`,
+        blocked: `the TiKV scale-in from ${live} to ${desired} stores is blocked: PD's max-replicas ${maxReplicas} needs more Up stores than would remain; set spec.tikv.replicas back to ${live}, or lower max-replicas with pd-ctl (see Progressing)`,
       },
     };
   }

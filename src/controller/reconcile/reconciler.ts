@@ -32,6 +32,18 @@ export interface ReconcilerDeps {
   /** Poll interval while the cluster is ready / while anything is in flux. */
   steadyRequeueMs?: number;
   busyRequeueMs?: number;
+  /** The longest wait between polls of a PD that does not answer. */
+  maxPDBackoffMs?: number;
+}
+
+/**
+ * The wait before the next poll of a PD that did not answer `polls` times in a row: the busy
+ * interval, doubled per poll, at most `maxMs` (3, 6, 12, 24, 30, 30 … s). A PD that is gone
+ * for long is then asked twice a minute, not twenty times (tidb-operator retries every
+ * 24–40 s); a spec change or PD answering starts over at the busy interval.
+ */
+export function pdBackoffMs(busyMs: number, polls: number, maxMs: number): number {
+  return Math.min(maxMs, busyMs * 2 ** Math.min(Math.max(polls - 1, 0), 20));
 }
 
 export interface ReconcileResult {
@@ -45,13 +57,15 @@ export class TikvClusterReconciler {
   private readonly now: () => Date;
   private readonly steadyMs: number;
   private readonly busyMs: number;
+  private readonly maxPDBackoffMs: number;
   private readonly memory: Memory;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
     this.steadyMs = deps.steadyRequeueMs ?? 10_000;
     this.busyMs = deps.busyRequeueMs ?? 3_000;
-    this.memory = new Memory(this.now().getTime());
+    this.maxPDBackoffMs = deps.maxPDBackoffMs ?? 30_000;
+    this.memory = new Memory();
   }
 
   /** `log` carries the cluster key (the runtime's child logger). */
@@ -115,11 +129,12 @@ export class TikvClusterReconciler {
       ...acted.roll,
     ];
     const written = await status(pass, observed, waits, applied.errors);
-    return this.result(pass, written.conditions?.find((c) => c.type === 'Ready')?.status === 'True', applied.errors);
+    const ready = written.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    return this.result(pass, ready, applied.errors, observed.pd.members.kind === 'Unreachable');
   }
 
   /** Apply failures are thrown after status is written, so the runtime retries with backoff (one Event per distinct error). */
-  private async result(pass: Pass, ready: boolean, applyErrors: readonly string[]): Promise<ReconcileResult> {
+  private async result(pass: Pass, ready: boolean, applyErrors: readonly string[], pdUnreachable: boolean): Promise<ReconcileResult> {
     const first = applyErrors[0];
     if (first !== undefined) {
       if (pass.memory.lastApplyError !== first) await pass.writes.emit(pass.target, 'Warning', 'ApplyFailed', first);
@@ -127,7 +142,16 @@ export class TikvClusterReconciler {
       throw new ApplyFailedError(`apply failed: ${applyErrors.join('; ')}`);
     }
     pass.memory.lastApplyError = undefined;
-    return { requeueAfterMs: ready ? this.steadyMs : this.busyMs };
+    const { memory } = pass;
+    if (!pdUnreachable) {
+      memory.pdUnreachable = undefined;
+      return { requeueAfterMs: ready ? this.steadyMs : this.busyMs };
+    }
+    const generation = pass.raw.metadata.generation;
+    const last = memory.pdUnreachable;
+    const before = last && last.generation === generation ? last.polls : 0;
+    memory.pdUnreachable = { generation, polls: before + 1 };
+    return { requeueAfterMs: pdBackoffMs(this.busyMs, before + 1, this.maxPDBackoffMs) };
   }
 }
 

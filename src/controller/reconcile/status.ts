@@ -7,12 +7,18 @@ import type { TikvClusterStatus } from '../../api/v1alpha1.js';
 import { errorText } from '../pd/view.js';
 import { assembleStatus, invalidStatus, reconcileErrorStatus, type StatusInput } from '../status/assemble.js';
 import { statusEqual } from '../status/equal.js';
+import { rfc3339 } from '../status/time.js';
 import { transitionEvents } from '../status/events.js';
 import type { Observation } from './observe.js';
 import type { Pass, Wait } from './steps.js';
 
-/** Per-store counters are written at most this often while nothing else changes. */
-const VOLATILE_REFRESH_MS = 5 * 60_000;
+/**
+ * How old status.lastSyncTime may get before a reconcile writes status although nothing
+ * changed: like a kubelet's node status (nodeStatusReportFrequency, 5 minutes), a report
+ * that the operator still watches, which also refreshes the per-store counters. Between
+ * reports a cluster at rest costs no write at all.
+ */
+export const STATUS_REPORT_MS = 5 * 60_000;
 
 /** The TikvCluster is gone (a status write met 404): the reconcile is done. */
 export class ClusterGoneError extends Error {}
@@ -70,13 +76,14 @@ export async function reconcileError(pass: Pass, e: unknown): Promise<void> {
   }
 }
 
-async function writeIfChanged(pass: Pass, next: TikvClusterStatus): Promise<void> {
+async function writeIfChanged(pass: Pass, derived: TikvClusterStatus): Promise<void> {
   const prev = pass.raw.status;
-  const nowMs = pass.now.getTime();
-  const refreshVolatile = nowMs - pass.memory.volatileWrittenAt >= VOLATILE_REFRESH_MS;
-  if (statusEqual(prev, next, { ignoreVolatile: !refreshVolatile })) return;
+  const synced = prev?.lastSyncTime ? Date.parse(prev.lastSyncTime) : Number.NaN;
+  // From the status itself, not this process's memory: a restarted operator reports on time too.
+  const reportDue = !(pass.now.getTime() - synced < STATUS_REPORT_MS);
+  if (!reportDue && statusEqual(prev, { ...derived, lastSyncTime: prev?.lastSyncTime }, { ignoreVolatile: true })) return;
+  const next = { ...derived, lastSyncTime: rfc3339(pass.now) };
   await write(pass, next);
-  pass.memory.volatileWrittenAt = nowMs;
   remember(pass, next);
   // After the write: a failed write is retried, and events emitted before it would repeat.
   for (const ev of transitionEvents(prev, next)) await pass.writes.emit(pass.target, ev.type, ev.reason, ev.message);

@@ -10,12 +10,15 @@ import type { ClusterRef } from '../ref.js';
 import { deriveConditions, setCondition } from './conditions.js';
 import { derivePDStatus, deriveTiKVStatus } from './members.js';
 import { derivePhase } from './phase.js';
-import { observeStatefulSet } from './statefulset.js';
+import { IS_UP } from './messages.js';
+import { observeStatefulSet, runningVersion } from './statefulset.js';
 
 /** Something a step waits for, for the Progressing condition. */
 export interface Wait {
   reason: string;
   message: string;
+  /** Set when only the user can end the wait: Ready False with this wait's reason and these words. */
+  blocked?: string;
 }
 
 export interface StatusInput {
@@ -68,18 +71,35 @@ export function assembleStatus(input: StatusInput, now: Date): TikvClusterStatus
   if (wait && !input.paused) {
     conditions = setCondition(conditions, 'Progressing', { status: 'True', reason: wait.reason, message: wait.message }, generation, now);
   }
+  // A wait only the user can end is why the cluster is not Ready, whatever the counts say
+  // ("3 TiKV stores Up, 2 desired" says nothing to someone waiting for Ready).
+  const blocked = input.waits.find((w) => w.blocked !== undefined);
+  const ready = conditions.find((c) => c.type === 'Ready');
+  if (blocked?.blocked && !input.paused && ready?.status === 'False' && ready.reason !== 'ApplyFailed') {
+    conditions = setCondition(conditions, 'Ready', { status: 'False', reason: blocked.reason, message: blocked.blocked }, generation, now);
+  }
   // Invalid and Paused say nothing about whether the cluster ever ran; one whose PD never
   // bootstrapped has not, so it reads Pending/Bootstrapping again rather than Updating.
   const prevPhase = (prev.phase === 'Invalid' || prev.phase === 'Paused') && !bootstrapped ? undefined : prev.phase;
   const phase = derivePhase(conditions, input.paused, false, prevPhase);
   const clusterID = (members.kind === 'Observed' ? members.clusterID : undefined) ?? prev.clusterID;
+  const version = runningVersion(input.statefulSets.pd, input.statefulSets.tikv, prev.version);
+  const upStores = tikvStatus?.stores ? tikvStatus.stores.filter(IS_UP).length : undefined;
   return {
     observedGeneration: generation,
+    ...(prev.lastSyncTime ? { lastSyncTime: prev.lastSyncTime } : {}),
+    ...(version ? { version } : {}),
     phase,
     conditions,
     ...(clusterID ? { clusterID } : {}),
     pd: { ...(pdStatus ?? {}), replicas: pdSts?.replicas ?? 0, readyReplicas: pdSts?.readyReplicas ?? 0, bootstrapped },
-    tikv: { ...(tikvStatus ?? {}), replicas: tikvSts?.replicas ?? 0, readyReplicas: tikvSts?.readyReplicas ?? 0, selector },
+    tikv: {
+      ...(tikvStatus ?? {}),
+      replicas: tikvSts?.replicas ?? 0,
+      readyReplicas: tikvSts?.readyReplicas ?? 0,
+      ...(upStores !== undefined ? { upStores } : {}),
+      selector,
+    },
   };
 }
 

@@ -1,10 +1,10 @@
 // The five conditions of a TikvCluster (metav1.Condition rules: lastTransitionTime moves
 // only when status flips, observedGeneration follows the spec they were computed from),
 // from what PD said and what the StatefulSets report. Pure: `now` is passed in.
-import type { Condition } from '../../api/v1alpha1.js';
+import type { Condition, TiKVStoreStatus } from '../../api/v1alpha1.js';
 import { type MembersView, quorum, type StoresView } from '../pd/view.js';
 import type { ClusterRef } from '../ref.js';
-import { ACTIVE, describeOffline, describeStoreProblem, describeUnhealthyMember, IS_FAULTY, IS_UP, listProblems, plural, withDetails } from './messages.js';
+import { ACTIVE, describeOffline, describeStoreProblem, describeUnhealthyMember, IS_FAULTY, IS_UP, listProblems } from './messages.js';
 import type { StatefulSetObservation } from './statefulset.js';
 import { rfc3339 } from './time.js';
 
@@ -34,11 +34,23 @@ export interface ConditionState {
   message: string;
 }
 
+// Each condition says one thing once: why PD is unreachable is PDAvailable's to say, why
+// the stores are unknown TiKVAvailable's; the others name what they cannot tell and point there.
 const pdUnreachable = (error: string): ConditionState => ({
   status: 'Unknown',
   reason: 'PDUnreachable',
   message: `PD is unreachable: ${error}; the operator will not change PD members or stores until it can reach PD`,
 });
+const pointToPD = (what: string): ConditionState => ({ status: 'Unknown', reason: 'PDUnreachable', message: `${what} (see PDAvailable)` });
+const storesUnknown = (error: string): ConditionState => ({ status: 'Unknown', reason: 'StoresUnknown', message: `cannot read the TiKV stores from PD: ${error}` });
+const pointToStores = (what: string): ConditionState => ({ status: 'Unknown', reason: 'StoresUnknown', message: `${what} (see TiKVAvailable)` });
+
+/** "1 Down, 2 Disconnected": the stores not Up (tombstones aside) by state, in a fixed order. */
+function notUpCounts(active: readonly TiKVStoreStatus[]): string[] {
+  const counts = new Map<string, number>();
+  for (const s of active) if (!IS_UP(s)) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+  return [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([state, n]) => `${n} ${state}`);
+}
 
 /**
  * PDAvailable: PD answers and a quorum (⌊n/2⌋+1) of the n members PD lists is healthy.
@@ -81,12 +93,10 @@ function pdAvailable(input: ConditionInput): ConditionState {
  * are, SomeStoresNotUp otherwise; False below that majority or before TiKV bootstrapped;
  * Unknown when PD (or its store list) cannot be read.
  */
-function tikvAvailable(input: ConditionInput, now: Date): ConditionState {
-  if (input.pd.kind === 'Unreachable') return pdUnreachable(input.pd.error);
+function tikvAvailable(input: ConditionInput): ConditionState {
+  if (input.pd.kind === 'Unreachable') return pointToPD('the TiKV store states are unknown while PD is unreachable');
   const { stores: obs } = input;
-  if (obs.kind === 'Unknown') {
-    return { status: 'Unknown', reason: 'StoresUnknown', message: `cannot read the TiKV stores from PD: ${obs.error}` };
-  }
+  if (obs.kind === 'Unknown') return storesUnknown(obs.error);
   if (obs.kind === 'NotBootstrapped') {
     return {
       status: 'False',
@@ -97,32 +107,44 @@ function tikvAvailable(input: ConditionInput, now: Date): ConditionState {
   const desired = input.desired.tikv;
   const active = obs.stores.filter(ACTIVE);
   const up = active.filter(IS_UP).length;
-  const problems = active.filter(IS_FAULTY).map((s) => describeStoreProblem(s, now));
-  const unregistered = desired - up - problems.length;
-  const missing = unregistered > 0 ? [`${plural(unregistered, 'desired store')} not registered with PD`] : [];
-  const details = [...problems, ...missing];
-  const summary = `${up} of ${desired} TiKV stores Up`;
-  if (up >= quorum(desired)) {
-    return up >= desired && problems.length === 0
-      ? { status: 'True', reason: 'AllStoresUp', message: summary }
-      : { status: 'True', reason: 'SomeStoresNotUp', message: withDetails(summary, details) };
-  }
-  return {
-    status: 'False',
-    reason: up === 0 ? 'NoStoresUp' : 'TooFewStoresUp',
-    message: withDetails(`${summary}, fewer than the ${quorum(desired)} needed to serve every Region`, details),
-  };
+  const faulty = active.filter(IS_FAULTY).length;
+  const enough = up >= quorum(desired);
+  const summary = enough ? storesUp(up, desired) : `${storesUp(up, desired)}, fewer than the ${quorum(desired)} needed to serve every Region`;
+  if (enough && up >= desired && faulty === 0) return { status: 'True', reason: 'AllStoresUp', message: summary };
+  // Which stores and what to check is Degraded's to say (or Progressing's, for a removal).
+  const message = `${summary}${storeBreakdown(active, desired)}`;
+  if (enough) return { status: 'True', reason: 'SomeStoresNotUp', message };
+  return { status: 'False', reason: up === 0 ? 'NoStoresUp' : 'TooFewStoresUp', message };
+}
+
+/** "2 of 3 TiKV stores Up"; "3 TiKV stores Up, 2 desired" while more run than are wanted. */
+const storesUp = (up: number, desired: number) => (up > desired ? `${up} TiKV stores Up, ${desired} desired` : `${up} of ${desired} TiKV stores Up`);
+
+/**
+ * What the stores that are not Up are, counted, with the condition that says more:
+ * " (1 Down: see Degraded; 1 Offline: see Progressing; 1 not registered with PD yet)".
+ */
+function storeBreakdown(active: readonly TiKVStoreStatus[], desired: number): string {
+  const faulty = active.filter(IS_FAULTY);
+  const offline = active.filter((s) => s.state === 'Offline').length;
+  const up = active.length - faulty.length - offline;
+  const parts: string[] = [];
+  if (faulty.length) parts.push(`${notUpCounts(faulty).join(', ')}: see Degraded`);
+  if (offline) parts.push(`${offline} Offline, being removed: see Progressing`);
+  const unregistered = desired - up - faulty.length;
+  if (unregistered > 0) parts.push(`${unregistered} not registered with PD yet`);
+  return parts.length ? ` (${parts.join('; ')})` : '';
 }
 
 /** Degraded: a PD member unhealthy or a store Disconnected/Down (anything but Up, Offline, Tombstone). */
-function degraded(input: ConditionInput, now: Date): ConditionState {
-  if (input.pd.kind === 'Unreachable') return pdUnreachable(input.pd.error);
+function degraded(input: ConditionInput): ConditionState {
+  if (input.pd.kind === 'Unreachable') return pointToPD('whether members or stores are unhealthy is unknown while PD is unreachable');
   const members = input.pd.members.filter((m) => !m.health).map(describeUnhealthyMember);
-  const stores = input.stores.kind === 'Observed' ? input.stores.stores.filter(IS_FAULTY).map((s) => describeStoreProblem(s, now)) : [];
+  const observed = input.stores.kind === 'Observed' ? input.stores.stores : [];
+  const upCount = observed.filter(IS_UP).length;
+  const stores = observed.filter(IS_FAULTY).map((s) => describeStoreProblem(s, upCount));
   if (members.length === 0 && stores.length === 0) {
-    if (input.stores.kind === 'Unknown') {
-      return { status: 'Unknown', reason: 'StoresUnknown', message: `cannot read the TiKV stores from PD: ${input.stores.error}` };
-    }
+    if (input.stores.kind === 'Unknown') return pointToStores('whether stores are unhealthy is unknown');
     return { status: 'False', reason: 'AllHealthy', message: 'all PD members are healthy and no TiKV store is Disconnected or Down' };
   }
   const reason = members.length && stores.length ? 'PDMemberUnhealthyAndStoreNotUp' : members.length ? 'PDMemberUnhealthy' : 'StoreNotUp';
@@ -219,13 +241,11 @@ function ready(input: ConditionInput, pdAvail: ConditionState): ConditionState {
   if (input.applyFailed !== undefined) {
     return { status: 'False', reason: 'ApplyFailed', message: `the apiserver refused an object, the operator retries with backoff: ${input.applyFailed}` };
   }
-  if (input.pd.kind === 'Unreachable') return pdUnreachable(input.pd.error);
-  if (input.stores.kind === 'Unknown') {
-    return { status: 'Unknown', reason: 'StoresUnknown', message: `cannot read the TiKV stores from PD: ${input.stores.error}` };
-  }
+  if (input.pd.kind === 'Unreachable') return pointToPD('PD is unreachable');
+  if (input.stores.kind === 'Unknown') return pointToStores('the TiKV store states are unknown');
   const unmet: Progress[] = [];
   const { desired } = input;
-  if (pdAvail.status !== 'True') unmet.push({ reason: 'PDUnavailable', message: pdAvail.message });
+  if (pdAvail.status !== 'True') unmet.push({ reason: 'PDUnavailable', message: `PD is not available (see PDAvailable)` });
   const members = input.pd.members;
   const healthy = members.filter((m) => m.health).length;
   if (pdAvail.status === 'True' && (members.length !== desired.pd || healthy !== members.length)) {
@@ -237,11 +257,7 @@ function ready(input: ConditionInput, pdAvail: ConditionState): ConditionState {
     const active = input.stores.stores.filter(ACTIVE);
     const up = active.filter(IS_UP).length;
     if (up !== desired.tikv || active.length !== up) {
-      const others = active.length - up;
-      unmet.push({
-        reason: 'StoresNotUp',
-        message: `${up} of ${desired.tikv} TiKV stores Up${others ? ` (${plural(others, 'other store')} not Up)` : ''}`,
-      });
+      unmet.push({ reason: 'StoresNotUp', message: `${storesUp(up, desired.tikv)}${storeBreakdown(active, desired.tikv)}` });
     }
   }
   for (const [component, sts, want] of [
@@ -300,9 +316,9 @@ export function deriveConditions(prev: readonly Condition[] | undefined, input: 
   const states: Record<ConditionType, ConditionState> = {
     Ready: ready(input, pdAvail),
     PDAvailable: pdAvail,
-    TiKVAvailable: tikvAvailable(input, now),
+    TiKVAvailable: tikvAvailable(input),
     Progressing: progressing(input),
-    Degraded: degraded(input, now),
+    Degraded: degraded(input),
   };
   let out: Condition[] = [...(prev ?? [])];
   for (const type of CONDITION_TYPES) out = setCondition(out, type, states[type], generation, now);

@@ -23,9 +23,15 @@ export function transitionEvents(prev: TikvClusterStatus | undefined, next: Tikv
       if (old?.reason !== 'InvalidSpec') emit('Warning', 'InvalidSpec', c.message);
       continue;
     }
+    // Likewise a blocked scale-in: one Event with the whole story (Progressing's words), since
+    // nothing moves until someone acts.
+    if (c.type === 'Ready' && c.reason === 'ScaleInBlocked') {
+      if (old?.reason !== 'ScaleInBlocked') emit('Warning', 'ScaleInBlocked', next.conditions?.find((p) => p.type === 'Progressing')?.message ?? c.message);
+      continue;
+    }
     if (old?.status === c.status) continue;
     if (c.type === 'Ready' && c.status === 'True') emit('Normal', 'ClusterReady', c.message);
-    if (c.type === 'Ready' && c.status === 'False' && old?.status === 'True') emit('Warning', c.reason, c.message);
+    if (c.type === 'Ready' && c.status === 'False' && old?.status === 'True') emit(routine(next, c.reason) ? 'Normal' : 'Warning', c.reason, c.message);
     if (c.type === 'PDAvailable' && c.status === 'Unknown' && formed) emit('Warning', c.reason, c.message);
     if (c.type === 'Degraded' && c.status === 'True' && formed) emit('Warning', c.reason, c.message);
   }
@@ -39,4 +45,16 @@ export function transitionEvents(prev: TikvClusterStatus | undefined, next: Tikv
     emit(type, 'StoreStateChanged', `store ${s.id} (${s.podName ?? s.address}) is ${s.state}${was ? ` (was ${was})` : ''}`);
   }
   return out;
+}
+
+/** Why Ready goes while a change the user asked for (a scale, a roll) is under way. */
+const ROUTINE_REASONS = new Set(['StoresNotUp', 'RollingOut', 'PDMembersNotReady']);
+
+/**
+ * Whether losing Ready is routine: the cluster is progressing and nothing is degraded, so a
+ * scale or a roll is under way. Normal, not Warning, so that a Warning still means trouble.
+ */
+function routine(next: TikvClusterStatus, reason: string): boolean {
+  const status = (type: string) => next.conditions?.find((c) => c.type === type)?.status;
+  return ROUTINE_REASONS.has(reason) && status('Progressing') === 'True' && status('Degraded') !== 'True';
 }

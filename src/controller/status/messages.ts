@@ -1,7 +1,7 @@
 // The words of the conditions: how problems are listed, how a store's or a member's trouble
 // is described (with what to check), so that every condition says it the same way.
 import type { PDMemberStatus, TiKVStoreStatus } from '../../api/v1alpha1.js';
-import { formatAge } from './time.js';
+import { rfc3339 } from './time.js';
 
 export const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const MAX_LISTED = 8;
@@ -24,17 +24,25 @@ export function withDetails(summary: string, items: string[]): string {
 const storeLabel = (s: TiKVStoreStatus) => `store ${s.id} (${s.podName ?? s.address})`;
 const podHint = (s: TiKVStoreStatus) => `check the pod ${s.podName ?? `at ${s.address}`}`;
 
-function heartbeatAge(s: TiKVStoreStatus, now: Date): string {
+/**
+ * When PD last heard from the store, as a time, never an age: an age ticks on every poll and
+ * would rewrite status while nothing changes; the time of a store that stopped stays put.
+ */
+function lastHeard(s: TiKVStoreStatus): string {
   if (!s.lastHeartbeatTime) return 'PD never received a heartbeat from it';
-  return `no heartbeat for ${formatAge((now.getTime() - Date.parse(s.lastHeartbeatTime)) / 1000)}`;
+  const t = Date.parse(s.lastHeartbeatTime);
+  return `PD's last heartbeat from it was at ${Number.isNaN(t) ? s.lastHeartbeatTime : rfc3339(new Date(t))}`;
 }
 
-export function describeStoreProblem(s: TiKVStoreStatus, now: Date): string {
+/** `up`: how many stores are Up, so a Down store's message does not promise replicas PD has nowhere to put. */
+export function describeStoreProblem(s: TiKVStoreStatus, up: number): string {
   switch (s.state) {
     case 'Disconnected':
-      return `${storeLabel(s)} is Disconnected: ${heartbeatAge(s, now)}; ${podHint(s)}`;
-    case 'Down':
-      return `${storeLabel(s)} is Down: ${heartbeatAge(s, now)}; PD is re-creating its Region replicas on other stores; ${podHint(s)}`;
+      return `${storeLabel(s)} is Disconnected: ${lastHeard(s)}; ${podHint(s)}`;
+    case 'Down': {
+      const replicas = up > 0 ? 'PD re-creates its Region replicas on the Up stores where it can' : 'no store is Up, so PD cannot re-create its Region replicas elsewhere';
+      return `${storeLabel(s)} is Down: ${lastHeard(s)}; ${replicas}; ${podHint(s)}`;
+    }
     case 'Offline':
       return describeOffline(s);
     default:

@@ -14,6 +14,8 @@ export function derivePhase(conditions: readonly Condition[], paused: boolean, i
   if (invalid) return 'Invalid';
   if (paused) return 'Paused';
   if (isTrue(conditions, 'Ready')) return 'Running';
+  // Not Updating: nothing moves until the user acts (Ready's message says how).
+  if (conditions.find((c) => c.type === 'Ready')?.reason === 'ScaleInBlocked') return 'Blocked';
   const progressingReason = conditions.find((c) => c.type === 'Progressing' && c.status === 'True')?.reason;
   const neverRan = prevPhase === undefined || prevPhase === 'Pending' || prevPhase === 'Bootstrapping';
   // while a cluster forms, members are unhealthy and stores missing as a matter of course

@@ -1,9 +1,10 @@
-// Times as status writes them, and ages as messages say them.
+// Times as status writes them, and ages as `tikv-operator status` says them (never in
+// status: an age in a message would rewrite status on every poll).
 
 /** Kubernetes times are second-precision RFC 3339. */
 export const rfc3339 = (d: Date) => `${d.toISOString().slice(0, 19)}Z`;
 
-/** Coarser as it grows, so a condition message does not change on every poll of a long outage. */
+/** Coarser as it grows: `40s`, `31m`, `3h`, `3d`. */
 export function formatAge(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
   if (s < 120) return `${s}s`;

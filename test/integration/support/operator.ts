@@ -48,6 +48,8 @@ export class TestPDResolver {
    * window between the operator's read and its write.
    */
   afterAnswer: ((ref: ClusterRef, method: string) => Promise<void>) | undefined;
+  /** Runs before each of the operator's calls is sent (a test delays one call behind another). */
+  beforeCall: ((ref: ClusterRef, method: string) => Promise<void>) | undefined;
 
   readonly resolve: PDResolver = (ref) => {
     // A closed loopback port: connection refused, like a PD whose pods are all gone.
@@ -59,6 +61,7 @@ export class TestPDResolver {
           const value = Reflect.get(target, prop, receiver);
           if (typeof value !== 'function') return value;
           return async (...args: unknown[]) => {
+            await this.beforeCall?.(ref, String(prop));
             const answer = await value.apply(target, args);
             await this.afterAnswer?.(ref, String(prop));
             return answer;

@@ -717,7 +717,7 @@ export class World {
    * One pass over the cluster in the cache, as reconcile() hands it to each step, with a
    * memory of its own (`memory` to carry one across passes): for a step's own test.
    */
-  pass(memory = new Memory(this.nowMs).of(KEY)): Pass {
+  pass(memory = new Memory().of(KEY)): Pass {
     const raw = this.store.cluster(NS, NAME);
     if (!raw) throw new Error('no cluster in the cache');
     const { reads, writes } = this.io();
