@@ -462,18 +462,25 @@ describe('synthesize: pod spec safety', () => {
     }
   });
 
-  it('probes readiness over TCP only: no liveness or startup probe, no init or sidecar containers', () => {
+  it("probes PD's readiness with etcd's GET /health (quorum), TiKV's over TCP 20160 (open once the store registered)", () => {
     const objects = synthesize(cluster('basic'));
-    for (const [sts, port] of [
-      ['basic-pd', 2379],
-      ['basic-tikv', 20160],
-    ] as const) {
+    expect(container(statefulSet(objects, 'basic-pd')).readinessProbe).toEqual({
+      httpGet: { path: '/health', port: 2379, scheme: 'HTTP' },
+      timeoutSeconds: 3,
+      failureThreshold: 3,
+    });
+    expect(container(statefulSet(objects, 'basic-tikv')).readinessProbe).toEqual({ tcpSocket: { port: 20160 }, failureThreshold: 3 });
+  });
+
+  it('probes readiness only: no liveness or startup probe, no init or sidecar containers', () => {
+    const objects = synthesize(cluster('basic'));
+    for (const sts of ['basic-pd', 'basic-tikv'] as const) {
       const podSpec = statefulSet(objects, sts).spec?.template.spec;
       expect(podSpec?.containers).toHaveLength(1);
       expect(podSpec).not.toHaveProperty('initContainers');
       const c = container(statefulSet(objects, sts));
       expect(c.name).toBe(sts.replace('basic-', ''));
-      expect(c.readinessProbe?.tcpSocket).toEqual({ port });
+      expect(c.readinessProbe).toBeDefined();
       expect(c).not.toHaveProperty('livenessProbe');
       expect(c).not.toHaveProperty('startupProbe');
     }
