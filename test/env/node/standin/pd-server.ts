@@ -5,6 +5,7 @@
 // pd.toml, decide from the data dir and the flags how to start (server/join/join.go
 // PrepareJoinCluster, etcd's bootstrap), fail the way PD fails, serve the client port, keep
 // its data dir, and exit on SIGTERM with 0.
+import { lookup } from 'node:dns/promises';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -99,6 +100,32 @@ async function listMembersVia(joinURLs: string): Promise<string[]> {
   }
 }
 
+/**
+ * What pd-server v8.5.5 does when a bootstrap starts before its own advertise name resolves,
+ * as measured with the real binary (real-pd-behaviour.md, defect 3): missing for 3 s it
+ * came up normally; missing for 10 s or more, the first start died about 20 s after it
+ * began with `run server failed` / `ErrEtcdMemberList ... DeadlineExceeded`, exit 1,
+ * leaving its member dir behind (the restart then takes the restart-from-data path). The
+ * stand-in waits up to 5 s for the name (the exact threshold of etcd's retries was not
+ * measured), then fails the same way at 20 s.
+ */
+async function ownNameResolves(peerURL: string, memberDir: string): Promise<void> {
+  const host = new URL(peerURL).hostname;
+  const started = Date.now();
+  while (Date.now() - started < 5_000) {
+    try {
+      await lookup(host);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  log('WARN', 'cannot resolve own advertise peer URL', { host });
+  await new Promise((r) => setTimeout(r, Math.max(0, 20_000 - (Date.now() - started))));
+  mkdirSync(join(memberDir, 'wal'), { recursive: true, mode: 0o700 });
+  fatal('run server failed', '[PD:etcd:ErrEtcdMemberList]rpc error: code = DeadlineExceeded desc = context deadline exceeded');
+}
+
 async function main(): Promise<void> {
   let f: Record<string, string | boolean>;
   try {
@@ -147,6 +174,9 @@ async function main(): Promise<void> {
   } else {
     mode = 'bootstrap';
   }
+
+  // TIKV_STANDIN_NO_DNS: run as a plain process on a host without the pods' DNS names.
+  if (mode === 'bootstrap' && !process.env.TIKV_STANDIN_NO_DNS) await ownNameResolves(advertisePeer.split(',')[0]!, memberDir);
 
   let identity: Identity | undefined;
   if (existsSync(identityPath)) identity = JSON.parse(readFileSync(identityPath, 'utf8')) as Identity;
