@@ -537,6 +537,11 @@ describe('synthesize: pod spec safety', () => {
     expect(container(statefulSet(objects, 'basic-tikv')).readinessProbe).toEqual({ tcpSocket: { port: 20160 }, failureThreshold: 3 });
   });
 
+  it("keeps each PD and TiKV container's last log lines as its termination message when it fails", () => {
+    const objects = synthesize(cluster('basic'));
+    for (const sts of ['basic-pd', 'basic-tikv']) expect(container(statefulSet(objects, sts)).terminationMessagePolicy, sts).toBe('FallbackToLogsOnError');
+  });
+
   it('probes readiness only: no liveness or startup probe, no init or sidecar containers', () => {
     const objects = synthesize(cluster('basic'));
     for (const sts of ['basic-pd', 'basic-tikv'] as const) {
