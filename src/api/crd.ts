@@ -98,6 +98,12 @@ export function buildCRD(opts: { group?: string } = {}): Schema {
             readyColumn('PD-Desired', '.spec.pd.replicas', 'Desired PD members.'),
             readyColumn('TiKV', '.status.tikv.readyReplicas', 'Ready TiKV pods.'),
             readyColumn('TiKV-Desired', '.spec.tikv.replicas', 'Desired TiKV stores.'),
+            {
+              name: 'Pods',
+              type: 'string',
+              jsonPath: '.status.conditions[?(@.type=="PodsHealthy")].reason',
+              description: 'PodsRunning, or why a PD/TiKV pod fails (ImagePullBackOff, Unschedulable, CrashLoopBackOff, ...): see kubectl describe.',
+            },
             { name: 'Version', type: 'string', jsonPath: '.spec.version', description: 'PD and TiKV version.' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],

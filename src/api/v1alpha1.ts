@@ -627,7 +627,9 @@ export const TikvClusterStatus = z
     conditions: z
       .array(Condition)
       .optional()
-      .describe('Standard conditions: Ready, PDAvailable, TiKVAvailable, Progressing, Degraded.')
+      .describe(
+        'Standard conditions: Ready, PDAvailable, TiKVAvailable, Progressing, Degraded; and PodsHealthy: False names each PD or TiKV pod that cannot start or keeps crashing, with the reason (ErrImagePull, ImagePullBackOff, Unschedulable, CrashLoopBackOff, InitFailed, ...) and its last log lines.',
+      )
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
     clusterID: z.string().optional().describe('PD cluster ID (a uint64, kept as a string).'),
     pd: z

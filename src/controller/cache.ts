@@ -4,7 +4,9 @@
 // nobody here; of a Pod, the reconciler reads only its identity, labels, timestamps, Ready
 // condition (rolling updates), scheduling gates (admission) and node, so the rest of the
 // spec and the container statuses are dropped. A read of another Pod field needs that
-// field kept here first (test/unit/cache.test.ts pins what is kept).
+// field kept here first (test/unit/cache.test.ts pins what is kept). The exception is why a
+// pod fails (reconcile/pod-failures.ts): a False condition's reason and message, and the
+// status of a container that waits or terminated (not of one that runs).
 import type { KubernetesObject } from '@kubernetes/client-node';
 
 type Meta = NonNullable<KubernetesObject['metadata']>;
@@ -18,9 +20,47 @@ export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
 
 const POD_METADATA = ['name', 'namespace', 'uid', 'resourceVersion', 'labels', 'ownerReferences', 'creationTimestamp', 'deletionTimestamp'] as const;
 
+interface Terminated {
+  exitCode?: number;
+  reason?: string;
+  message?: string;
+}
+interface ContainerStatusLike {
+  name: string;
+  restartCount?: number;
+  state?: { waiting?: { reason?: string; message?: string }; terminated?: Terminated; running?: unknown };
+  lastState?: { terminated?: Terminated };
+}
 interface PodLike extends KubernetesObject {
   spec?: { schedulingGates?: Array<{ name?: string }>; nodeName?: string };
-  status?: { phase?: string; conditions?: Array<{ type?: string; status?: string }> };
+  status?: {
+    phase?: string;
+    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
+    containerStatuses?: ContainerStatusLike[];
+    initContainerStatuses?: ContainerStatusLike[];
+  };
+}
+
+const terminated = (t: Terminated) => ({
+  ...(t.exitCode !== undefined ? { exitCode: t.exitCode } : {}),
+  ...(t.reason !== undefined ? { reason: t.reason } : {}),
+  ...(t.message !== undefined ? { message: t.message } : {}),
+});
+
+/** Of a container that does not run: what pod-failures.ts reads; nothing of one that runs. */
+function notRunning(statuses: ContainerStatusLike[] | undefined): ContainerStatusLike[] | undefined {
+  const kept = (statuses ?? [])
+    .filter((c) => c.state?.waiting || c.state?.terminated)
+    .map((c) => ({
+      name: c.name,
+      ...(c.restartCount !== undefined ? { restartCount: c.restartCount } : {}),
+      state: c.state?.waiting
+        ? { waiting: { ...(c.state.waiting.reason !== undefined ? { reason: c.state.waiting.reason } : {}), ...(c.state.waiting.message !== undefined ? { message: c.state.waiting.message } : {}) } }
+        : { terminated: terminated(c.state?.terminated ?? {}) },
+      // The last words of a container in back-off.
+      ...(c.state?.waiting && c.lastState?.terminated ? { lastState: { terminated: terminated(c.lastState.terminated) } } : {}),
+    }));
+  return kept.length ? kept : undefined;
 }
 
 /** A Pod as the reconciler reads it: identity, labels, timestamps, gates, node, phase and conditions. */
@@ -34,10 +74,20 @@ export function podSummary<T extends PodLike>(pod: T): T {
     ...(pod.spec.schedulingGates ? { schedulingGates: pod.spec.schedulingGates.map(({ name }) => ({ name })) } : {}),
     ...(pod.spec.nodeName !== undefined ? { nodeName: pod.spec.nodeName } : {}),
   };
-  const status = pod.status && {
+  const status: PodLike['status'] = pod.status && {
     ...(pod.status.phase !== undefined ? { phase: pod.status.phase } : {}),
-    ...(pod.status.conditions ? { conditions: pod.status.conditions.map(({ type, status }) => ({ type, status })) } : {}),
+    ...(pod.status.conditions
+      ? {
+          conditions: pod.status.conditions.map(({ type, status, reason, message }) =>
+            status === 'False' ? { type, status, ...(reason !== undefined ? { reason } : {}), ...(message !== undefined ? { message } : {}) } : { type, status },
+          ),
+        }
+      : {}),
   };
+  const containers = notRunning(pod.status?.containerStatuses);
+  const inits = notRunning(pod.status?.initContainerStatuses);
+  if (status && containers) status.containerStatuses = containers;
+  if (status && inits) status.initContainerStatuses = inits;
   return {
     ...(pod.apiVersion !== undefined ? { apiVersion: pod.apiVersion } : {}),
     ...(pod.kind !== undefined ? { kind: pod.kind } : {}),

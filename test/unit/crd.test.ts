@@ -128,7 +128,7 @@ describe('CRD', () => {
       statusReplicasPath: '.status.tikv.replicas',
       labelSelectorPath: '.status.tikv.selector',
     });
-    expect(v.additionalPrinterColumns.map((c) => c.name)).toEqual(['Ready', 'Phase', 'PD', 'PD-Desired', 'TiKV', 'TiKV-Desired', 'Version', 'Age']);
+    expect(v.additionalPrinterColumns.map((c) => c.name)).toEqual(['Ready', 'Phase', 'PD', 'PD-Desired', 'TiKV', 'TiKV-Desired', 'Pods', 'Version', 'Age']);
     expect((crd.spec as { names: { shortNames: string[] } }).names.shortNames).toEqual(['tkc']);
   });
 

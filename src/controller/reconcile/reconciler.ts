@@ -31,6 +31,7 @@ import type { ClaimAPI, VolumeClaim } from '../kube/claims.js';
 import type { PodAPI } from '../kube/pods.js';
 import { lookAtPD, type PDLook } from '../pd/observe.js';
 import { refuseDowngrade } from './downgrade.js';
+import { type FailurePod, newFailures, PODS_HEALTHY, podFailures, podsHealthy } from './pod-failures.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
 import type { ClusterRef, PDClient, PDResolver, PDStore } from '../pd/client.js';
 import {
@@ -405,7 +406,12 @@ export class TikvClusterReconciler {
 
     // step: status
     const status = this.buildStatus(raw, cluster, pd, bootstrapped, waits, ref, applyErrors);
+    // step: pod failures (pod-failures.ts): the PodsHealthy condition, and one Warning Event per new failure.
+    const failures = podFailures([...this.deps.store.pods(namespace, name, 'pd'), ...this.deps.store.pods(namespace, name, 'tikv')] as FailurePod[]);
+    const podsBefore = raw.status?.conditions?.find((c) => c.type === PODS_HEALTHY);
+    status.conditions = setCondition(status.conditions, PODS_HEALTHY, podsHealthy(failures), raw.metadata.generation as number | undefined, this.now());
     await this.writeStatusIfChanged(raw, ref, status, key);
+    for (const e of newFailures(podsBefore, failures)) await this.deps.events.emit(eventTarget(raw, ref), 'Warning', e.reason, e.message);
     this.lastReconcileError.delete(key);
     if (applyErrors.length) {
       if (this.lastApplyError.get(key) !== applyErrors[0]) await this.deps.events.emit(eventTarget(raw, ref), 'Warning', 'ApplyFailed', applyErrors[0] ?? '');
