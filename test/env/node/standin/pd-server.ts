@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import net from 'node:net';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { inspectConfig, PD_SCHEMA, pdTypeErrorMessage, pdUndefinedMessage } from './config-check.js';
 import { clusterKeyOf, type FlagError, listenAddresses, parseFlags, parseGoDuration, pingcapLogLine } from './cli.js';
 import { HUB_ADDRESS, HubClient, type PdStarted, type PdStartMode, type PdStartRequest } from './protocol.js';
 
@@ -66,13 +67,26 @@ interface PdToml {
   maxStoreDownTimeMs?: number;
 }
 
-function readPdToml(path: string | undefined): PdToml {
+function readPdToml(path: string | undefined, checkOnly: boolean): PdToml {
   if (!path) return {};
   let doc: Record<string, unknown>;
   try {
     doc = parseToml(readFileSync(path, 'utf8')) as Record<string, unknown>;
   } catch (e) {
     fatal('parse cmd flags error', (e as Error).message);
+  }
+  // config-check.ts: what pd-server makes of a wrong type and of unknown keys.
+  const findings = inspectConfig(doc, PD_SCHEMA);
+  if (findings.typeError) {
+    log('FATAL', 'parse cmd flags error', { error: pdTypeErrorMessage(findings.typeError) });
+    process.exit(0);
+  }
+  if (findings.unknown.length) {
+    if (checkOnly) {
+      process.stdout.write(`${pdUndefinedMessage(findings.unknown)}\n`);
+      process.exit(0);
+    }
+    log('WARN', pdUndefinedMessage(findings.unknown));
   }
   const replication = (doc.replication ?? {}) as Record<string, unknown>;
   const schedule = (doc.schedule ?? {}) as Record<string, unknown>;
@@ -139,8 +153,11 @@ async function main(): Promise<void> {
     process.stdout.write(`Release Version: ${VERSION}\nEdition: Community\nGit Commit Hash: pd-standin\nGit Branch: \nUTC Build Time: \n`);
     process.exit(0);
   }
-  const toml = readPdToml(f.config as string | undefined);
-  if (f['config-check']) process.exit(0);
+  const toml = readPdToml(f.config as string | undefined, f['config-check'] === true);
+  if (f['config-check']) {
+    process.stdout.write('config check successful\n');
+    process.exit(0);
+  }
 
   const name = (f.name as string) || 'pd';
   const dataDir = (f['data-dir'] as string) || `default.${name}`;
