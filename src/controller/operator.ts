@@ -239,6 +239,7 @@ export function writeGuard(signal: AbortSignal) {
     pods: (pods: PodAPI): PodAPI => ({
       getPod: (ns, name, gate) => pods.getPod(ns, name, gate),
       getStatefulSet: (ns, name) => pods.getStatefulSet(ns, name),
+      readPod: (ns, name) => pods.readPod(ns, name),
       admitPod: async (ns, name, uid, gate, index) => {
         check();
         return pods.admitPod(ns, name, uid, gate, index);

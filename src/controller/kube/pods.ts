@@ -28,6 +28,8 @@ export interface PodAPI {
   deletePod(namespace: string, name: string, uid: string): Promise<void>;
   /** A StatefulSet read from the API server, not the cache. */
   getStatefulSet(namespace: string, name: string): Promise<KubeObject | undefined>;
+  /** A whole Pod read from the API server (the config-check pod, which no cache holds). */
+  readPod(namespace: string, name: string): Promise<KubeObject | undefined>;
 }
 
 interface PodObject {
@@ -71,6 +73,10 @@ export class KubePods implements PodAPI {
 
   getStatefulSet(namespace: string, name: string): Promise<KubeObject | undefined> {
     return this.getOrUndefined<KubeObject>(resourcePath('StatefulSet', namespace, name));
+  }
+
+  readPod(namespace: string, name: string): Promise<KubeObject | undefined> {
+    return this.getOrUndefined<KubeObject>(resourcePath('Pod', namespace, name));
   }
 
   private async getOrUndefined<T>(path: string): Promise<T | undefined> {

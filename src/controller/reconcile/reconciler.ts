@@ -31,6 +31,7 @@ import type { ClaimAPI, VolumeClaim } from '../kube/claims.js';
 import type { PodAPI } from '../kube/pods.js';
 import { lookAtPD, type PDLook } from '../pd/observe.js';
 import { refuseDowngrade } from './downgrade.js';
+import { gateConfigs } from './config-check.js';
 import { type FailurePod, newFailures, PODS_HEALTHY, podFailures, podsHealthy } from './pod-failures.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
 import type { ClusterRef, PDClient, PDResolver, PDStore } from '../pd/client.js';
@@ -353,7 +354,14 @@ export class TikvClusterReconciler {
         this.lastDowngrade.set(key, cluster.spec.version);
       } else this.lastDowngrade.delete(key);
       const versioned = downgrade ? { ...cluster, spec: { ...cluster.spec, version: downgrade.keep } } : cluster;
-      const scaled = withReplicas(versioned, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas);
+      // step: config check (config-check.ts): a changed config reaches no pod before the binary's --config-check accepted it.
+      const gate = await gateConfigs(
+        { ...this.configGateDeps(ref), target, uid: raw.metadata.uid as string | undefined, log },
+        versioned,
+        tikvPlan ? ['pd', 'tikv'] : ['pd'],
+      );
+      waits.push(...gate.waits);
+      const scaled = withReplicas(gate.cluster, pdPlan.replicas, tikvPlan?.replicas ?? cluster.spec.tikv.replicas);
       const synthOpts = {
         uid: raw.metadata.uid as string | undefined,
         pdBootstrapped: bootstrapped,
@@ -430,6 +438,18 @@ export class TikvClusterReconciler {
    * ID for TiKV when this is the first pod on it): a PVC still `pending` then proves that
    * no pod ever ran on it.
    */
+  /** What the config-check step reads and writes (config-check.ts). */
+  private configGateDeps(ref: ClusterRef) {
+    const n = names(ref.name);
+    return {
+      liveConfigMap: (c: 'pd' | 'tikv') => this.deps.store.object('ConfigMap', ref.namespace, c === 'pd' ? n.pdConfigMap : n.tikvConfigMap),
+      liveStatefulSet: (c: 'pd' | 'tikv') => this.deps.store.object('StatefulSet', ref.namespace, c === 'pd' ? n.pdStatefulSet : n.tikvStatefulSet) !== undefined,
+      readPod: (ns: string, name: string) => this.deps.pods.readPod(ns, name),
+      apply: this.deps.apply,
+      events: this.deps.events,
+    };
+  }
+
   private async admitPods(
     ref: ClusterRef,
     component: 'pd' | 'tikv',

@@ -356,6 +356,13 @@ export class FakePods implements PodAPI {
   async getStatefulSet(_namespace: string, name: string): Promise<KubeObject | undefined> {
     return this.apiStatefulSets.get(name) ?? this.store.get('StatefulSet', name);
   }
+
+  /** Pods the operator applied itself (the config-check pod) live in the store's objects. */
+  async readPod(namespace: string, name: string): Promise<KubeObject | undefined> {
+    this.reads.push(name);
+    const o = this.store.objects.get(`Pod/${namespace}/${name}`);
+    return o && structuredClone(o);
+  }
 }
 
 export interface ApplyCall {
