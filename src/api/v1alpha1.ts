@@ -480,7 +480,8 @@ const TomlConfig = (component: 'PD' | 'TiKV') => {
     .describe(
       `${component} configuration as a TOML tree written as an object (e.g. {log: {level: info}}); rendered into the ${component} config file. ` +
         `Tables nest at most ${CONFIG_MAX_KEY_DEPTH} keys deep; array items are scalars or tables/arrays of scalars. ` +
-        `Keys the operator sets through flags are refused: ${owned.map((r) => r.key.join('.')).join(', ')}.`,
+        `Keys the operator sets through flags are refused: ${owned.map((r) => r.key.join('.')).join(', ')}. ` +
+        `A change to a running cluster is checked by ${component === 'PD' ? 'pd-server' : 'tikv-server'} --config-check first; a refused config does not reach the pods (Progressing=ConfigCheckFailed).`,
     )
     .meta({ 'x-tikv-config': true });
 };
