@@ -32,6 +32,7 @@ import type { PodAPI } from '../kube/pods.js';
 import { lookAtPD, type PDLook } from '../pd/observe.js';
 import { refuseDowngrade } from './downgrade.js';
 import { gateConfigs } from './config-check.js';
+import { recoverLostPDMember } from './pd-lost-data.js';
 import { type FailurePod, newFailures, PODS_HEALTHY, podFailures, podsHealthy } from './pod-failures.js';
 import type { EventRecorder, EventTarget } from '../kube/events.js';
 import type { ClusterRef, PDClient, PDResolver, PDStore } from '../pd/client.js';
@@ -404,6 +405,19 @@ export class TikvClusterReconciler {
       // step: PD calls of the plans, at most one per component per reconcile
       for (const plan of [pdPlan, tikvPlan]) if (plan?.waiting) waits.push(plan.waiting);
       await this.runScaleInActions(pdClient, [pdPlan.action, tikvPlan?.action], { ref, pd: pdView(pd) }, target, waits, log);
+      // step: recover a PD member whose pod lost its data (pd-lost-data.ts); not beside a scale-in's PD call.
+      const recovered = pdPlan.action
+        ? undefined
+        : await recoverLostPDMember(
+            {
+              observeAgain: async () => pdView(await this.observePD(pdClient)),
+              deleteMember: (member) => pdClient.deleteMember(member),
+              emit: (reason, message) => this.deps.events.emit(target, 'Warning', reason, message),
+              log: (message, fields) => log.warn(fields, message),
+            },
+            { bootstrapped, pd: pdView(pd), pods: this.deps.store.pods(namespace, name, 'pd') as readonly FailurePod[] },
+          );
+      if (recovered) waits.push(recovered);
       for (const roll of [pdRoll, tikvRoll]) if (roll?.waiting) waits.push(roll.waiting);
       // A replaced store gets its leaders back before the next store gives its away.
       if (tikvRoll && evicted && view) {
