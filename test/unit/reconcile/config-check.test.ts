@@ -11,7 +11,7 @@ import { basicCluster, NS, World } from './fakes.js';
 
 const n = names('basic');
 const cm = (w: World, name: string) => (w.store.get('ConfigMap', name)?.data ?? {}) as Record<string, string>;
-const template = (w: World, sts: string) => JSON.stringify((w.store.get('StatefulSet', sts)?.spec as { template?: unknown }).template);
+const template = (w: World, sts: string) => JSON.stringify((w.store.get('StatefulSet', sts)?.spec as { template?: unknown } | undefined)?.template);
 const checkPods = (w: World) => [...w.store.objects.values()].filter((o) => o.kind === 'Pod');
 type PodStatus = { status?: unknown };
 
