@@ -140,7 +140,8 @@ export function judgeCheckPod(pod: KubeObject): CheckVerdict {
 
 /** The config that runs, as a spec config: the live rendered file parsed back (renders to the same file). */
 export function heldConfig(liveToml: string): Record<string, unknown> {
-  return parseToml(liveToml) as Record<string, unknown>;
+  // Exact: integers beyond 2^53 stay BigInt (the spec keeps them exact too), a `__proto__` key stays a key.
+  return parseToml(liveToml, { integersAsBigInt: 'asNeeded', unsafeKeyBehaviour: 'keep' }) as Record<string, unknown>;
 }
 
 export interface GateDeps {

@@ -28,6 +28,13 @@ describe('config check: the pieces', () => {
     expect(renderPdToml({ ...c.spec.pd, config: heldConfig(pd) })).toBe(pd);
     const tikv = renderTikvToml(c.spec.tikv);
     expect(renderTikvToml({ ...c.spec.tikv, config: heldConfig(tikv) })).toBe(tikv);
+    // Integers beyond 2^53 and a __proto__ key survive the round trip.
+    const exact = validCluster({ pd: { config: { schedule: { 'max-merge-region-keys': 9007199254740993n } } }, tikv: { config: { ['__proto__']: { x: 1 } } } });
+    const pdExact = renderPdToml(exact.spec.pd);
+    expect(pdExact).toContain('9007199254740993');
+    expect(renderPdToml({ ...exact.spec.pd, config: heldConfig(pdExact) })).toBe(pdExact);
+    const tikvExact = renderTikvToml(exact.spec.tikv);
+    expect(renderTikvToml({ ...exact.spec.tikv, config: heldConfig(tikvExact) })).toBe(tikvExact);
   });
 
   it("runs the component's own image and binary on the new file, never restarted, owned by the cluster", () => {
