@@ -4,12 +4,11 @@
 // carries the checker's message, and no running pod is replaced. A valid change then goes
 // through the same check and rolls out.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GROUP, VERSION } from '../../../src/api/v1alpha1.js';
-import { kubeRequest } from '../../../src/controller/kube/raw.js';
 import { waitFor } from '../../env/process.js';
 import { clusterPath, getOrUndefined, mergePatchSpec } from '../support/kube.js';
-import { type NodeBackend, nodeBackend } from '../support/node-backend.js';
+import type { NodeBackend } from '../support/node-backend.js';
 import type { Cluster } from '../support/scenario.js';
+import { createCluster, nodeWithOperator, waitReady } from './clusters.js';
 
 const NAME = 'cfg';
 const PODS = [`${NAME}-pd-0`, `${NAME}-tikv-0`];
@@ -30,21 +29,9 @@ describe('node: config typos stop at --config-check; no running pod is replaced'
   const progressing = (c: Cluster | undefined) => c?.status?.conditions?.find((x) => x.type === 'Progressing');
 
   beforeAll(async () => {
-    b = await nodeBackend();
-    await b.installOperator();
-    ns = await b.namespace();
-    const r = await kubeRequest(b.kc, {
-      method: 'POST',
-      path: `/apis/${GROUP}/${VERSION}/namespaces/${ns}/tikvclusters`,
-      body: JSON.stringify({
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'TikvCluster',
-        metadata: { name: NAME },
-        spec: { pd: { replicas: 1, config: { replication: { 'max-replicas': 1 } } }, tikv: { replicas: 1 } },
-      }),
-    });
-    expect(r.status, r.body).toBe(201);
-    await b.kubectl(['-n', ns, 'wait', '--for=condition=Ready', `tikvcluster/${NAME}`, '--timeout=300s'], { timeoutMs: 320_000 });
+    ({ b, ns } = await nodeWithOperator());
+    await createCluster(b, ns, NAME, { pd: { replicas: 1, config: { replication: { 'max-replicas': 1 } } }, tikv: { replicas: 1 } });
+    await waitReady(b, ns, NAME);
     uids = {};
     for (const p of PODS) uids[p] = (await pod(p))!.metadata.uid;
   });

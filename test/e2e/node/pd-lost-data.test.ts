@@ -6,12 +6,11 @@
 // the removal is counted in PD's own member history (the stand-in hub's), not in the
 // apiserver's audit log.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GROUP, VERSION } from '../../../src/api/v1alpha1.js';
-import { kubeRequest } from '../../../src/controller/kube/raw.js';
 import { waitFor } from '../../env/process.js';
 import { clusterPath, getOrUndefined } from '../support/kube.js';
-import { type NodeBackend, nodeBackend } from '../support/node-backend.js';
+import type { NodeBackend } from '../support/node-backend.js';
 import type { Cluster } from '../support/scenario.js';
+import { createCluster, nodeWithOperator, waitReady } from './clusters.js';
 
 const NAME = 'lost';
 const POD = `${NAME}-pd-2`;
@@ -26,21 +25,9 @@ describe('node: a PD member that lost its data is recovered', () => {
   const cluster = () => getOrUndefined<Cluster>(b.kc, clusterPath(ns, NAME));
 
   beforeAll(async () => {
-    b = await nodeBackend();
-    await b.installOperator();
-    ns = await b.namespace();
-    const r = await kubeRequest(b.kc, {
-      method: 'POST',
-      path: `/apis/${GROUP}/${VERSION}/namespaces/${ns}/tikvclusters`,
-      body: JSON.stringify({
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'TikvCluster',
-        metadata: { name: NAME },
-        spec: { pd: { replicas: 3, config: { replication: { 'max-replicas': 1 } } }, tikv: { replicas: 1 } },
-      }),
-    });
-    expect(r.status, r.body).toBe(201);
-    await b.kubectl(['-n', ns, 'wait', '--for=condition=Ready', `tikvcluster/${NAME}`, '--timeout=300s'], { timeoutMs: 320_000 });
+    ({ b, ns } = await nodeWithOperator());
+    await createCluster(b, ns, NAME, { pd: { replicas: 3, config: { replication: { 'max-replicas': 1 } } }, tikv: { replicas: 1 } });
+    await waitReady(b, ns, NAME);
   });
   afterAll(async () => {
     await b?.teardown();

@@ -7,13 +7,13 @@
 // without quorum, for a while; then the names appear, the bootstrap completes with no
 // restart, and a 4th member joins.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GROUP, VERSION } from '../../../src/api/v1alpha1.js';
 import { kubeRequest } from '../../../src/controller/kube/raw.js';
 import { type DNSHook, hideDNSLabels } from '../../env/node/dns-hook.js';
 import { waitFor } from '../../env/process.js';
 import { clusterPath, getOrUndefined, mergePatchSpec } from '../support/kube.js';
-import { type NodeBackend, nodeBackend } from '../support/node-backend.js';
+import type { NodeBackend } from '../support/node-backend.js';
 import type { Cluster } from '../support/scenario.js';
+import { createCluster, nodeWithOperator } from './clusters.js';
 
 const NAME = 'rpd';
 const pdPod = (i: number) => `${NAME}-pd-${i}`;
@@ -52,9 +52,7 @@ describe('node: PD readiness from /health, the DNS wait, bootstrap and join', ()
   const health = (name: string) => kubeRequest(b.kc, { method: 'GET', path: `/api/v1/namespaces/${ns}/pods/${name}:2379/proxy/health` });
 
   beforeAll(async () => {
-    b = await nodeBackend();
-    await b.installOperator();
-    ns = await b.namespace();
+    ({ b, ns } = await nodeWithOperator());
   });
   afterAll(async () => {
     await hook?.release();
@@ -64,16 +62,7 @@ describe('node: PD readiness from /health, the DNS wait, bootstrap and join', ()
   it('with pods 1 and 2 waiting for their DNS names, pod 0 runs alone without quorum: /health 503, not Ready, no client-Service endpoint', async () => {
     hook = await hideDNSLabels(b.env.node!.node, [pdPod(1), pdPod(2)]);
     const hiddenAt = Date.now();
-    await kubeRequest(b.kc, {
-      method: 'POST',
-      path: `/apis/${GROUP}/${VERSION}/namespaces/${ns}/tikvclusters`,
-      body: JSON.stringify({
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'TikvCluster',
-        metadata: { name: NAME },
-        spec: { pd: { replicas: 3, config: { replication: { 'max-replicas': 1 } } }, tikv: { replicas: 1 } },
-      }),
-    }).then((r) => expect(r.status, r.body).toBe(201));
+    await createCluster(b, ns, NAME, { pd: { replicas: 3, config: { replication: { 'max-replicas': 1 } } }, tikv: { replicas: 1 } });
 
     await waitFor(`${pdPod(0)} running`, async () => running(await pod(pdPod(0))), { timeoutMs: b.timeouts.ready, intervalMs: 500 });
     for (const i of [1, 2]) {

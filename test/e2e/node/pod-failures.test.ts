@@ -6,12 +6,11 @@
 // PodsHealthy condition with the kubelet's or the scheduler's reason, the pod, the
 // container's last words, and a Warning Event on the TikvCluster.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GROUP, VERSION } from '../../../src/api/v1alpha1.js';
-import { kubeRequest } from '../../../src/controller/kube/raw.js';
 import { waitFor } from '../../env/process.js';
 import { clusterPath, getOrUndefined } from '../support/kube.js';
-import { type NodeBackend, nodeBackend } from '../support/node-backend.js';
+import type { NodeBackend } from '../support/node-backend.js';
 import type { Cluster } from '../support/scenario.js';
+import { createCluster, nodeWithOperator } from './clusters.js';
 
 interface EventList {
   items: { type: string; reason: string; message: string; count?: number; series?: { count?: number } }[];
@@ -45,17 +44,8 @@ describe('node: pod failures in the TikvCluster', () => {
   const podsHealthy = (c: Cluster | undefined) => c?.status?.conditions?.find((x) => x.type === 'PodsHealthy');
 
   beforeAll(async () => {
-    b = await nodeBackend();
-    await b.installOperator();
-    ns = await b.namespace();
-    for (const [name, c] of Object.entries(CLUSTERS)) {
-      const r = await kubeRequest(b.kc, {
-        method: 'POST',
-        path: `/apis/${GROUP}/${VERSION}/namespaces/${ns}/tikvclusters`,
-        body: JSON.stringify({ apiVersion: `${GROUP}/${VERSION}`, kind: 'TikvCluster', metadata: { name }, spec: c.spec }),
-      });
-      expect(r.status, r.body).toBe(201);
-    }
+    ({ b, ns } = await nodeWithOperator());
+    for (const [name, c] of Object.entries(CLUSTERS)) await createCluster(b, ns, name, c.spec);
   });
   afterAll(async () => {
     await b?.teardown();
