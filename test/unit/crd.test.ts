@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { buildCRD, CRD_FILE, renderCRDYaml } from '../../src/api/crd.js';
+import { parse } from 'yaml';
 import { CONFIG_MAX_KEY_DEPTH } from '../../src/api/config-shape.js';
+import { buildConfigPolicy, buildCRD, CONFIG_POLICY_FILE, CRD_FILE, renderConfigPolicyYaml, renderCRDYaml } from '../../src/api/crd.js';
 import { MAX_CLUSTER_NAME_LENGTH } from '../../src/api/limits.js';
 
 type Schema = Record<string, unknown> & { properties?: Record<string, Schema>; items?: Schema };
@@ -30,6 +30,21 @@ describe('CRD', () => {
 
   it('matches the committed crds/ file (run `npm run gen:crd` after changing src/api)', () => {
     expect(readFileSync(CRD_FILE, 'utf8')).toBe(renderCRDYaml());
+    expect(readFileSync(CONFIG_POLICY_FILE, 'utf8')).toBe(renderConfigPolicyYaml());
+  });
+
+  it('binds the owned-config policy to every namespace, on spec writes only (status and scale are other resources)', () => {
+    const [policy, binding] = buildConfigPolicy() as Array<{ kind: string; spec: Record<string, unknown> }>;
+    expect(policy?.kind).toBe('ValidatingAdmissionPolicy');
+    expect(policy?.spec.matchConstraints).toEqual({
+      matchPolicy: 'Equivalent',
+      namespaceSelector: {},
+      objectSelector: {},
+      resourceRules: [{ apiGroups: ['tikv.org'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE'], resources: ['tikvclusters'], scope: '*' }],
+    });
+    expect(policy?.spec.failurePolicy).toBe('Fail');
+    expect(binding).toMatchObject({ kind: 'ValidatingAdmissionPolicyBinding', spec: { policyName: 'tikvclusters.tikv.org-owned-config', validationActions: ['Deny'] } });
+    expect(binding?.spec).not.toHaveProperty('matchResources');
   });
 
   it('describes every field, so kubectl explain helps', () => {
@@ -113,7 +128,7 @@ describe('CRD', () => {
       statusReplicasPath: '.status.tikv.replicas',
       labelSelectorPath: '.status.tikv.selector',
     });
-    expect(v.additionalPrinterColumns.map((c) => c.name)).toEqual(['Ready', 'Phase', 'PD', 'PD-Desired', 'TiKV', 'TiKV-Desired', 'Version', 'Age']);
+    expect(v.additionalPrinterColumns.map((c) => c.name)).toEqual(['Ready', 'Phase', 'PD', 'PD-Desired', 'TiKV', 'TiKV-Desired', 'Pods', 'Version', 'Age']);
     expect((crd.spec as { names: { shortNames: string[] } }).names.shortNames).toEqual(['tkc']);
   });
 
