@@ -4,36 +4,13 @@
 // that keeps dying (CrashLoopBackOff, with its last words: the charts set
 // terminationMessagePolicy FallbackToLogsOnError), a container the kubelet cannot create.
 // Pure: the pods in, the PodsHealthy condition and the Warning Events of new failures out.
-
-/** What setCondition (pd/status.ts) takes. */
-export interface ConditionState {
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-}
+// It reads of a Pod what src/controller/cache.ts keeps for it (kube/objects.ts LivePod).
+import type { ContainerStatus, LivePod } from '../kube/objects.js';
+import type { ConditionState } from '../status/conditions.js';
 
 /** The condition type this file derives (positive polarity: True while no pod fails). */
 export const PODS_HEALTHY = 'PodsHealthy';
 export const PODS_RUNNING_REASON = 'PodsRunning';
-
-/** The parts of a Pod this reads (src/controller/cache.ts keeps them in the informer cache). */
-export interface FailurePod {
-  metadata: { name: string; deletionTimestamp?: string };
-  spec?: { schedulingGates?: Array<{ name?: string }> };
-  status?: {
-    phase?: string;
-    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
-    containerStatuses?: ContainerStatus[];
-    initContainerStatuses?: ContainerStatus[];
-  };
-}
-
-export interface ContainerStatus {
-  name: string;
-  restartCount?: number;
-  state?: { waiting?: { reason?: string; message?: string }; terminated?: { exitCode?: number; reason?: string; message?: string } };
-  lastState?: { terminated?: { exitCode?: number; reason?: string; message?: string } };
-}
 
 export interface PodFailure {
   pod: string;
@@ -99,7 +76,7 @@ function containerFailure(pod: string, c: ContainerStatus, init: boolean): PodFa
 }
 
 /** The failures of these pods, one per pod at most (the first container to blame), in pod-name order. */
-export function podFailures(pods: readonly FailurePod[]): PodFailure[] {
+export function podFailures(pods: readonly LivePod[]): PodFailure[] {
   const out: PodFailure[] = [];
   for (const p of [...pods].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name, 'en', { numeric: true }))) {
     if (p.metadata.deletionTimestamp) continue;

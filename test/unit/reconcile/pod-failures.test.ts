@@ -1,21 +1,22 @@
 // Why a pod fails, as the TikvCluster says it (reconcile/pod-failures.ts): the kubelet's and
 // the scheduler's own words, from the pod objects a kind node produces.
 import { describe, expect, it } from 'vitest';
-import { type FailurePod, lastWords, newFailures, podFailures, podsHealthy } from '../../../src/controller/reconcile/pod-failures.js';
+import type { LivePod } from '../../../src/controller/kube/objects.js';
+import { lastWords, newFailures, podFailures, podsHealthy } from '../../../src/controller/reconcile/pod-failures.js';
 
-const waiting = (name: string, reason: string, message: string, extra: Partial<FailurePod['status']> = {}): FailurePod => ({
+const waiting = (name: string, reason: string, message: string, extra: Partial<LivePod['status']> = {}): LivePod => ({
   metadata: { name },
   status: { phase: 'Pending', containerStatuses: [{ name: name.includes('-pd-') ? 'pd' : 'tikv', restartCount: 0, state: { waiting: { reason, message } } }], ...extra },
 });
 const pull = waiting('basic-pd-0', 'ImagePullBackOff', 'Back-off pulling image "pingcap/pd:v8.5.55": ErrImagePull: not found');
-const unschedulable: FailurePod = {
+const unschedulable: LivePod = {
   metadata: { name: 'basic-tikv-1' },
   status: {
     phase: 'Pending',
     conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.' }],
   },
 };
-const crash: FailurePod = {
+const crash: LivePod = {
   metadata: { name: 'basic-tikv-0' },
   status: {
     phase: 'Running',
@@ -40,15 +41,15 @@ describe('podFailures', () => {
   });
 
   it('sees no failure in pods that start, run, wait for the operator, or go away', () => {
-    const gated: FailurePod = { metadata: { name: 'basic-pd-1' }, status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated' }] } };
+    const gated: LivePod = { metadata: { name: 'basic-pd-1' }, status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated' }] } };
     const creating = waiting('basic-pd-2', 'ContainerCreating', '');
-    const runningAfterRestart: FailurePod = { metadata: { name: 'basic-tikv-2' }, status: { phase: 'Running', containerStatuses: [{ name: 'tikv', restartCount: 1, state: {} }] } };
+    const runningAfterRestart: LivePod = { metadata: { name: 'basic-tikv-2' }, status: { phase: 'Running', containerStatuses: [{ name: 'tikv', restartCount: 1, state: {} }] } };
     const deleting = { ...pull, metadata: { name: 'basic-pd-0', deletionTimestamp: '2026-12-02T00:00:00Z' } };
     expect(podFailures([gated, creating, runningAfterRestart, deleting, { metadata: { name: 'fresh' } }])).toEqual([]);
   });
 
   it('blames an init container that failed, before the main container', () => {
-    const pod: FailurePod = {
+    const pod: LivePod = {
       metadata: { name: 'basic-pd-0' },
       status: {
         phase: 'Pending',
