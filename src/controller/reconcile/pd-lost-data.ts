@@ -20,8 +20,8 @@
 // PodsHealthy shows it. The old store's data may still be the only copy of some regions,
 // and a store with data is never removed without PD draining it first (the scale-in
 // path), so that case is left to the user (README, "Lost data").
-import type { PDView } from './plan.js';
-import type { FailurePod } from './pod-failures.js';
+import type { LivePod } from '../kube/objects.js';
+import type { MembersView } from '../pd/view.js';
 
 /** pd-server's words when a member PD lists starts without data (server/join/join.go). */
 export const LOST_DATA_WORDS = 'missing data or join a duplicated pd';
@@ -34,7 +34,7 @@ export type LostDataDecision =
 const quorum = (n: number) => Math.floor(n / 2) + 1;
 
 /** The PD pods whose last run ended with pd-server's lost-data words, by name. */
-export function podsThatLostData(pods: readonly FailurePod[]): string[] {
+export function podsThatLostData(pods: readonly LivePod[]): string[] {
   return pods
     .filter((p) => !p.metadata.deletionTimestamp)
     .filter((p) => (p.status?.containerStatuses ?? []).some((c) => (c.lastState?.terminated?.message ?? c.state?.terminated?.message ?? '').includes(LOST_DATA_WORDS)))
@@ -43,10 +43,10 @@ export function podsThatLostData(pods: readonly FailurePod[]): string[] {
 }
 
 /** Whether, and which, stale member to remove now (at most one per reconcile). */
-export function decideLostPDMember(input: { bootstrapped: boolean; pd: PDView; lostData: readonly string[] }): LostDataDecision {
+export function decideLostPDMember(input: { bootstrapped: boolean; pd: MembersView; lostData: readonly string[] }): LostDataDecision {
   const pod = input.lostData[0];
   if (!pod || !input.bootstrapped) return { kind: 'none' };
-  if (!input.pd.reachable) {
+  if (input.pd.kind === 'Unreachable') {
     return { kind: 'wait', reason: 'PDMemberRecoveryWaiting', message: `pod ${pod} lost its data; removing its stale PD member waits: PD is unreachable (${input.pd.error})` };
   }
   const members = input.pd.members;
@@ -78,7 +78,7 @@ export function decideLostPDMember(input: { bootstrapped: boolean; pd: PDView; l
 
 export interface LostDataDeps {
   /** A fresh look at PD, right before the DELETE. */
-  observeAgain: () => Promise<PDView>;
+  observeAgain: () => Promise<MembersView>;
   deleteMember: (name: string) => Promise<'removed' | 'gone'>;
   emit: (reason: string, message: string) => Promise<void>;
   log: (message: string, fields: Record<string, unknown>) => void;
@@ -87,7 +87,7 @@ export interface LostDataDeps {
 /** The step: decide, confirm on a fresh read, remove; returns what Progressing should say, if anything. */
 export async function recoverLostPDMember(
   deps: LostDataDeps,
-  input: { bootstrapped: boolean; pd: PDView; pods: readonly FailurePod[] },
+  input: { bootstrapped: boolean; pd: MembersView; pods: readonly LivePod[] },
 ): Promise<{ reason: string; message: string } | undefined> {
   const lostData = podsThatLostData(input.pods);
   const first = decideLostPDMember({ bootstrapped: input.bootstrapped, pd: input.pd, lostData });
@@ -96,7 +96,7 @@ export async function recoverLostPDMember(
   const again = decideLostPDMember({ bootstrapped: input.bootstrapped, pd: await deps.observeAgain(), lostData });
   if (again.kind !== 'remove' || again.id !== first.id) return again.kind === 'wait' ? again : undefined;
   const result = await deps.deleteMember(again.member);
-  deps.log(again.message, { step: 'recover', member: again.member, id: again.id, result });
+  deps.log(again.message, { member: again.member, id: again.id, result });
   if (result === 'removed') await deps.emit('PDStaleMemberRemoved', again.message);
   return { reason: 'PDMemberRecovered', message: again.message };
 }

@@ -3,17 +3,17 @@
 // re-checked on a fresh read right before the one DELETE.
 import { describe, expect, it } from 'vitest';
 import { decideLostPDMember, LOST_DATA_WORDS, podsThatLostData } from '../../../src/controller/reconcile/pd-lost-data.js';
-import type { PDView } from '../../../src/controller/reconcile/plan.js';
-import type { FailurePod } from '../../../src/controller/reconcile/pod-failures.js';
+import type { LivePod } from '../../../src/controller/kube/objects.js';
+import type { MembersView } from '../../../src/controller/pd/view.js';
 import { World } from './fakes.js';
 
 const FATAL = `[2026/12/02 01:00:00.000 +00:00] [FATAL] [main.go:259] ["join meet error"] [error="${LOST_DATA_WORDS}"]`;
-const lost = (name: string): FailurePod => ({
+const lost = (name: string): LivePod => ({
   metadata: { name },
   status: { phase: 'Running', containerStatuses: [{ name: 'pd', restartCount: 2, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, message: `pd start: ${name} joins the cluster\n${FATAL}\n` } } }] },
 });
-const view = (health: boolean[], leader = 'basic-pd-0'): PDView => ({
-  reachable: true,
+const view = (health: boolean[], leader = 'basic-pd-0'): MembersView => ({
+  kind: 'Observed',
   members: health.map((h, i) => ({ name: `basic-pd-${i}`, id: `90${i}`, health: h })),
   leader,
 });
@@ -29,7 +29,7 @@ describe('decideLostPDMember', () => {
     const none = (input: Parameters<typeof decideLostPDMember>[0]) => decideLostPDMember(input).kind !== 'remove';
     expect(none({ bootstrapped: false, pd: view([true, true, false]), lostData: ['basic-pd-2'] })).toBe(true);
     expect(none({ bootstrapped: true, pd: view([true, true, false]), lostData: [] })).toBe(true);
-    expect(none({ bootstrapped: true, pd: { reachable: false, error: 'timeout' }, lostData: ['basic-pd-2'] })).toBe(true);
+    expect(none({ bootstrapped: true, pd: { kind: 'Unreachable', error: 'timeout' }, lostData: ['basic-pd-2'] })).toBe(true);
     // PD says it is healthy, or it is the leader, or it is already gone.
     expect(none({ bootstrapped: true, pd: view([true, true, true]), lostData: ['basic-pd-2'] })).toBe(true);
     expect(none({ bootstrapped: true, pd: view([true, true, false], 'basic-pd-2'), lostData: ['basic-pd-2'] })).toBe(true);
