@@ -12,6 +12,10 @@
 // PodsHealthy (pod-failures.ts); an unknown PD key only warns at start, so it is caught on
 // the first change after creation, not at creation.
 //
+// The gate itself only reads (the roll step asks it which config to synthesize); the check
+// pod's creation, the failure's Event and the pod's `reported` mark are writes, made by
+// the apply step through the guarded writes (writeConfigChecks).
+//
 // What counts as passing: both binaries print `config check successful` and exit 0
 // (PD v8.5.5 PrintConfigCheckMsg; TiKV v8.5.5 main.rs). Anything else fails the check:
 // pd-server exits 0 also for unknown keys (it prints `Config contains undefined item: …`)
@@ -22,10 +26,11 @@ import { pdServiceURL, type TikvCluster } from '../../api/index.js';
 import { API_VERSION, KIND } from '../../api/v1alpha1.js';
 import { imageRef, PD_CONFIG_KEYS, PD_SERVER_BINARY, renderPdToml, renderTikvToml, TIKV_CONFIG_FILE } from '../../charts/index.js';
 import type { KubeObject } from '../../charts/types.js';
-import type { ApplyResult } from '../kube/apply.js';
-import type { EventRecorder, EventTarget } from '../kube/events.js';
+import type { LiveConfigMap, LivePod } from '../kube/objects.js';
+import { errorText } from '../pd/view.js';
 import type { Logger } from '../runtime/log.js';
 import { lastWords } from './pod-failures.js';
+import type { Pass, Step, Wait } from './steps.js';
 
 export type CheckedComponent = 'pd' | 'tikv';
 
@@ -111,20 +116,10 @@ export function checkPod(cluster: TikvCluster, c: CheckedComponent, toml: string
   };
 }
 
-interface CheckPodStatus {
-  metadata?: { annotations?: Record<string, string> };
-  status?: {
-    phase?: string;
-    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
-    containerStatuses?: Array<{ state?: { waiting?: { reason?: string; message?: string }; terminated?: { exitCode?: number; message?: string } } }>;
-  };
-}
-
 export type CheckVerdict = { kind: 'passed' } | { kind: 'failed'; output: string; reported: boolean } | { kind: 'running'; detail?: string };
 
 /** What a check pod says. */
-export function judgeCheckPod(pod: KubeObject): CheckVerdict {
-  const p = pod as CheckPodStatus;
+export function judgeCheckPod(p: LivePod): CheckVerdict {
   const c = p.status?.containerStatuses?.[0];
   if (p.status?.phase === 'Succeeded') return { kind: 'passed' };
   if (p.status?.phase === 'Failed') {
@@ -144,62 +139,89 @@ export function heldConfig(liveToml: string): Record<string, unknown> {
   return parseToml(liveToml, { integersAsBigInt: 'asNeeded', unsafeKeyBehaviour: 'keep' }) as Record<string, unknown>;
 }
 
-export interface GateDeps {
+/** What the gate reads: the live objects of the components, and the check pods from the API server. */
+export interface GateReads {
   /** The live ConfigMap (cache) of a component. */
-  liveConfigMap: (c: CheckedComponent) => KubeObject | undefined;
+  liveConfigMap: (c: CheckedComponent) => LiveConfigMap | undefined;
   /** Whether the component's StatefulSet exists (pods may run). */
   liveStatefulSet: (c: CheckedComponent) => boolean;
-  readPod: (namespace: string, name: string) => Promise<KubeObject | undefined>;
-  apply: (desired: KubeObject, live: KubeObject | undefined) => Promise<ApplyResult>;
-  events: EventRecorder;
-  target: EventTarget;
+  readPod: (namespace: string, name: string) => Promise<LivePod | undefined>;
   uid: string | undefined;
   log: Logger;
 }
 
+/** A write the gate asks for: create a check pod, or announce its refusal once (Event, then the pod's mark). */
+export type ConfigCheckWrite = { kind: 'create'; pod: KubeObject } | { kind: 'report'; pod: KubeObject; live: LivePod; message: string };
+
 export interface GateResult {
   /** The cluster to synthesize: a component whose new config is not (yet) accepted keeps its live config. */
   cluster: TikvCluster;
-  waits: Array<{ reason: string; message: string }>;
+  waits: Wait[];
+  writes: ConfigCheckWrite[];
 }
 
 const CONFIG_FILE_KEY: Record<CheckedComponent, string> = { pd: PD_CONFIG_KEYS.config, tikv: TIKV_CONFIG_FILE };
 const LABEL: Record<CheckedComponent, string> = { pd: 'PD', tikv: 'TiKV' };
 
-/** The config-check step for PD and TiKV (`components`: those the reconcile applies). */
-export async function gateConfigs(deps: GateDeps, cluster: TikvCluster, components: readonly CheckedComponent[]): Promise<GateResult> {
+/** The config check for PD and TiKV (`components`: those the reconcile applies); reads only. */
+export async function gateConfigs(reads: GateReads, cluster: TikvCluster, components: readonly CheckedComponent[]): Promise<GateResult> {
+  const step: Step = 'roll';
   let out = cluster;
-  const waits: GateResult['waits'] = [];
+  const waits: Wait[] = [];
+  const writes: ConfigCheckWrite[] = [];
   const namespace = cluster.metadata.namespace ?? 'default';
   for (const c of components) {
     const desired = renderedConfig(cluster, c);
-    const live = (deps.liveConfigMap(c)?.data as Record<string, string> | undefined)?.[CONFIG_FILE_KEY[c]];
-    if (live === undefined || live === desired || !deps.liveStatefulSet(c)) continue;
-    const pod = checkPod(cluster, c, desired, deps.uid);
+    const live = reads.liveConfigMap(c)?.data?.[CONFIG_FILE_KEY[c]];
+    if (live === undefined || live === desired || !reads.liveStatefulSet(c)) continue;
+    const pod = checkPod(cluster, c, desired, reads.uid);
     const name = pod.metadata.name;
     const field = `spec.${c}.config`;
-    const existing = await deps.readPod(namespace, name);
+    const existing = await reads.readPod(namespace, name);
     const verdict: CheckVerdict = existing ? judgeCheckPod(existing) : { kind: 'running' };
     if (verdict.kind === 'passed') {
-      deps.log.info({ step: 'config-check', component: c, pod: name }, `${binaryOf(c)} --config-check accepted the new ${field}`);
+      reads.log.info({ step, component: c, pod: name }, `${binaryOf(c)} --config-check accepted the new ${field}`);
       continue;
     }
     if (!existing) {
-      await deps.apply(pod, undefined);
-      deps.log.info({ step: 'config-check', component: c, pod: name }, `checking the new ${field} with ${binaryOf(c)} --config-check before any pod uses it`);
+      writes.push({ kind: 'create', pod });
+      reads.log.info({ step, component: c, pod: name }, `checking the new ${field} with ${binaryOf(c)} --config-check before any pod uses it`);
     }
     out = { ...out, spec: { ...out.spec, [c]: { ...out.spec[c], config: heldConfig(live) } } };
     if (verdict.kind === 'failed') {
       const message = `${field} is refused by ${binaryOf(c)} --config-check (pod ${name}): ${verdict.output}; the ${LABEL[c]} pods keep the config they run, fix ${field}`;
       waits.push({ reason: 'ConfigCheckFailed', message });
-      if (!verdict.reported) {
-        await deps.events.emit(deps.target, 'Warning', 'ConfigCheckFailed', message);
-        await deps.apply({ ...pod, metadata: { ...pod.metadata, annotations: { [CHECK_REPORTED_ANNOTATION]: 'true' } } }, existing);
-      }
+      if (!verdict.reported && existing) writes.push({ kind: 'report', pod, live: existing, message });
     } else {
       const detail = verdict.kind === 'running' && verdict.detail ? ` (${verdict.detail})` : '';
       waits.push({ reason: 'ConfigChecking', message: `checking the new ${field} with ${binaryOf(c)} --config-check in pod ${name}${detail}; the ${LABEL[c]} pods keep their config until it passes` });
     }
   }
-  return { cluster: out, waits };
+  return { cluster: out, waits, writes };
 }
+
+/**
+ * The gate's writes, through the pass's guarded writes. A refusal is announced once: the
+ * Event first, then the mark on the pod, so a failed Event is tried again. Returns what
+ * the apiserver refused, as `Pod/name: message`.
+ */
+export async function writeConfigChecks(pass: Pass, checks: readonly ConfigCheckWrite[]): Promise<string[]> {
+  const step: Step = 'apply';
+  const errors: string[] = [];
+  for (const w of checks) {
+    try {
+      if (w.kind === 'create') {
+        await pass.writes.apply(w.pod, undefined);
+      } else {
+        await pass.writes.emit(pass.target, 'Warning', 'ConfigCheckFailed', w.message);
+        await pass.writes.apply(reportedMark(w.pod), w.live);
+      }
+    } catch (e) {
+      pass.log.error({ step, object: `Pod/${w.pod.metadata.name}`, err: errorText(e) }, 'config-check pod write failed');
+      errors.push(`Pod/${w.pod.metadata.name}: ${errorText(e)}`);
+    }
+  }
+  return errors;
+}
+
+const reportedMark = (pod: KubeObject): KubeObject => ({ ...pod, metadata: { ...pod.metadata, annotations: { [CHECK_REPORTED_ANNOTATION]: 'true' } } });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { names } from '../../../src/api/names.js';
 import { validateTikvCluster } from '../../../src/api/validate.js';
 import { renderPdToml, renderTikvToml } from '../../../src/charts/index.js';
+import type { LivePod } from '../../../src/controller/kube/objects.js';
 import { checkPod, heldConfig, judgeCheckPod } from '../../../src/controller/reconcile/config-check.js';
 import { basicCluster, NS, World } from './fakes.js';
 
@@ -54,13 +55,13 @@ describe('config check: the pieces', () => {
   });
 
   it('reads the verdict: Succeeded passes, Failed carries the output, a pull failure is said while it waits', () => {
-    const pod = (status: unknown, annotations?: Record<string, string>) => ({ kind: 'Pod', metadata: { name: 'p', annotations }, status }) as never;
+    const pod = (status: LivePod['status'], annotations?: Record<string, string>): LivePod => ({ kind: 'Pod', metadata: { name: 'p', ...(annotations ? { annotations } : {}) }, ...(status ? { status } : {}) });
     expect(judgeCheckPod(pod({ phase: 'Succeeded' }))).toEqual({ kind: 'passed' });
     expect(
-      judgeCheckPod(pod({ phase: 'Failed', containerStatuses: [{ state: { terminated: { exitCode: 1, message: 'Config contains undefined item: replication.max-replica\n' } } }] })),
+      judgeCheckPod(pod({ phase: 'Failed', containerStatuses: [{ name: 'config-check', state: { terminated: { exitCode: 1, message: 'Config contains undefined item: replication.max-replica\n' } } }] })),
     ).toEqual({ kind: 'failed', output: 'Config contains undefined item: replication.max-replica', reported: false });
     expect(judgeCheckPod(pod({ phase: 'Failed' }, { 'tikv.org/config-check-reported': 'true' }))).toMatchObject({ reported: true, output: 'exit code ?' });
-    expect(judgeCheckPod(pod({ phase: 'Pending', containerStatuses: [{ state: { waiting: { reason: 'ImagePullBackOff', message: 'nope' } } }] }))).toEqual({
+    expect(judgeCheckPod(pod({ phase: 'Pending', containerStatuses: [{ name: 'config-check', state: { waiting: { reason: 'ImagePullBackOff', message: 'nope' } } }] }))).toEqual({
       kind: 'running',
       detail: 'ImagePullBackOff: nope',
     });
