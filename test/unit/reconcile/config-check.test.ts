@@ -7,7 +7,13 @@ import { names } from '../../../src/api/names.js';
 import { validateTikvCluster } from '../../../src/api/validate.js';
 import { renderPdToml, renderTikvToml } from '../../../src/charts/index.js';
 import type { LivePod } from '../../../src/controller/kube/objects.js';
+import { apply } from '../../../src/controller/reconcile/apply.js';
 import { checkPod, heldConfig, judgeCheckPod } from '../../../src/controller/reconcile/config-check.js';
+import { NOT_LEADING } from '../../../src/controller/reconcile/io.js';
+import { observe } from '../../../src/controller/reconcile/observe.js';
+import { roll } from '../../../src/controller/reconcile/roll.js';
+import { scale } from '../../../src/controller/reconcile/scale.js';
+import { validate } from '../../../src/controller/reconcile/validate.js';
 import { basicCluster, NS, World } from './fakes.js';
 
 const n = names('basic');
@@ -126,5 +132,48 @@ describe('config check: in the reconciler', () => {
     await w.reconcile();
     expect(checkPods(w)).toEqual([]);
     expect(w.pods.reads.slice(reads).filter((r) => r.includes('config-check'))).toEqual([]);
+  });
+});
+
+describe('config check: across the steps', () => {
+  async function upToRoll(w: World) {
+    const pass = w.pass();
+    const v = validate(pass);
+    if (!v.ok) throw new Error(v.message);
+    const obs = await observe(pass, v.cluster);
+    const scaled = await scale(pass, obs);
+    const rolled = await roll(pass, obs, scaled);
+    if (!rolled) throw new Error('paused');
+    return { pass, scaled, rolled };
+  }
+
+  it('roll only decides (the held config is synthesized, the pod is asked for); apply creates the pod', async () => {
+    const w = await World.atRest(3, 3);
+    const pdToml = cm(w, n.pdConfigMap)['pd.toml'];
+    w.store.editSpec((s) => {
+      (s.pd as Record<string, unknown>).config = { replication: { 'max-replica': 1 } };
+    });
+    const p = await upToRoll(w);
+    expect(checkPods(w)).toEqual([]);
+    expect(p.rolled.configChecks.map((c) => c.kind)).toEqual(['create']);
+    const desiredCm = p.rolled.desired.find((o) => o.kind === 'ConfigMap' && o.metadata.name === n.pdConfigMap) as { data?: Record<string, string> } | undefined;
+    expect(desiredCm?.data?.['pd.toml']).toBe(pdToml);
+    expect(p.rolled.waits.map((x) => x.reason)).toContain('ConfigChecking');
+    const done = await apply(p.pass, p.rolled, p.scaled);
+    expect(done.errors).toEqual([]);
+    expect(checkPods(w).map((x) => x.metadata.name)).toEqual([expect.stringMatching(/^basic-pd-config-check-/)]);
+  });
+
+  it('creates no check pod once the process stopped leading between the decision and the write', async () => {
+    const w = await World.atRest(3, 3);
+    w.store.editSpec((s) => {
+      (s.pd as Record<string, unknown>).config = { replication: { 'max-replica': 1 } };
+    });
+    const p = await upToRoll(w);
+    expect(p.rolled.configChecks.map((c) => c.kind)).toEqual(['create']);
+    w.leading.abort();
+    const done = await apply(p.pass, p.rolled, p.scaled);
+    expect(checkPods(w)).toEqual([]);
+    expect(done.errors[0]).toMatch(new RegExp(`^Pod/basic-pd-config-check-\\w+: ${NOT_LEADING}`));
   });
 });
