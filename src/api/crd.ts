@@ -4,10 +4,14 @@
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { configSchema } from './config-shape.js';
+import { ownedKeyRules } from './owned-config.js';
 import { ClusterName, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, TikvClusterSpec, TikvClusterStatus, VERSION } from './v1alpha1.js';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 export const CRD_FILE = `crds/${GROUP}_${PLURAL}.yaml`;
+/** The ValidatingAdmissionPolicy (and its binding) that refuses operator-owned config keys. */
+export const CONFIG_POLICY_NAME = `${PLURAL}.${GROUP}-owned-config`;
+export const CONFIG_POLICY_FILE = `crds/${GROUP}_${PLURAL}-owned-config.yaml`;
 
 type Schema = Record<string, unknown>;
 
@@ -73,6 +77,12 @@ export const PRINTER_COLUMNS = [
   readyColumn('PD-Desired', '.spec.pd.replicas', 'Desired PD members.'),
   readyColumn('Stores', '.status.tikv.upStores', 'TiKV stores PD reports Up.'),
   readyColumn('TiKV-Desired', '.spec.tikv.replicas', 'Desired TiKV stores.'),
+  {
+    name: 'Pods',
+    type: 'string',
+    jsonPath: '.status.conditions[?(@.type=="PodsHealthy")].reason',
+    description: 'PodsRunning, or why a PD/TiKV pod fails (ImagePullBackOff, Unschedulable, CrashLoopBackOff, ...): see kubectl describe.',
+  },
   { name: 'Version', type: 'string', jsonPath: '.status.version', description: 'The version that runs (status.version), not spec.version.' },
   {
     name: 'Synced',
@@ -138,4 +148,68 @@ export function buildCRD(opts: { group?: string } = {}): Schema {
 
 export function renderCRDYaml(): string {
   return `# Generated from src/api/v1alpha1.ts by \`npm run gen:crd\`. Do not edit by hand.\n${stringify(buildCRD(), { version: '1.1', lineWidth: 0 })}`;
+}
+
+/** A CEL string literal (single quotes; the messages hold no backslash). */
+const celQuote = (s: string) => `'${s.replaceAll("'", "\\'")}'`;
+
+/**
+ * The admission half of the owned-key rules (src/api/owned-config.ts explains why a policy
+ * and not a CRD rule): one validation per key, on creates and updates of the spec (status
+ * and scale are subresources the policy does not match). `group` as in buildCRD.
+ */
+export function buildConfigPolicy(opts: { group?: string } = {}): Schema[] {
+  const group = opts.group ?? GROUP;
+  const name = `${PLURAL}.${group}-owned-config`;
+  const labels = { 'app.kubernetes.io/name': 'tikv-operator', 'app.kubernetes.io/part-of': 'tikv-operator' };
+  const rules = (['pd', 'tikv'] as const).flatMap((section) => ownedKeyRules(section).map((r) => ({ ...r, section })));
+  const configOf = (c: 'pd' | 'tikv') =>
+    `has(object.spec) && has(object.spec.${c}) && has(object.spec.${c}.config) ? object.spec.${c}.config : {}`;
+  return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name, labels },
+      spec: {
+        failurePolicy: 'Fail',
+        // matchConstraints is atomic for server-side apply: spelled out with the apiserver's
+        // defaults, so a second field manager applying this file (a user's kubectl after the
+        // test env's install, or the other way round) sets the same value, not a conflict.
+        matchConstraints: {
+          matchPolicy: 'Equivalent',
+          namespaceSelector: {},
+          objectSelector: {},
+          resourceRules: [{ apiGroups: [group], apiVersions: [VERSION], operations: ['CREATE', 'UPDATE'], resources: [PLURAL], scope: '*' }],
+        },
+        variables: [
+          { name: 'pd', expression: configOf('pd') },
+          { name: 'tikv', expression: configOf('tikv') },
+          // Every owned key that is set, as its message: one refusal names them all.
+          {
+            name: 'owned',
+            expression: `[${rules.map((r) => `(${r.cel(`variables.${r.section}`)}) ? '' : ${celQuote(`${r.field}: ${r.problem}`)}`).join(', ')}].filter(m, m != '')`,
+          },
+        ],
+        validations: [
+          {
+            expression: 'size(variables.owned) == 0',
+            messageExpression: "variables.owned.join('; ')",
+            message: 'spec.pd.config or spec.tikv.config sets a key the operator sets through flags; remove it',
+            reason: 'Invalid',
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name, labels },
+      spec: { policyName: name, validationActions: ['Deny'] },
+    },
+  ];
+}
+
+export function renderConfigPolicyYaml(): string {
+  const docs = buildConfigPolicy().map((d) => stringify(d, { version: '1.1', lineWidth: 0 }));
+  return `# Generated from src/api/owned-config.ts by \`npm run gen:crd\`. Do not edit by hand.\n${docs.join('---\n')}`;
 }

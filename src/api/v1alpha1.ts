@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { CONFIG_MAX_KEY_DEPTH } from './config-shape.js';
 import { MAX_CLUSTER_NAME_LENGTH } from './limits.js';
+import { ownedKeyRules } from './owned-config.js';
 import { compareQuantities } from './quantity.js';
 import {
   cel,
@@ -462,18 +463,28 @@ const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'obje
  * may nest is src/api/config-shape.ts, checked in validate.ts and, at admission, by the
  * schema crd.ts builds for the `x-tikv-config` marker.
  */
-const TomlConfig = (component: string) =>
-  z
+const TomlConfig = (component: 'PD' | 'TiKV') => {
+  const section = component === 'PD' ? 'pd' : 'tikv';
+  const owned = ownedKeyRules(section);
+  return z
     .unknown()
     .refine(isTable, 'must be an object (a TOML table)')
     .transform((v) => v as Record<string, unknown>)
+    .superRefine((config, ctx) => {
+      // The TypeScript twin of the owned-key policy (owned-config.ts); the issue path is the key's.
+      for (const r of owned) {
+        if (!r.check(config)) ctx.addIssue({ code: 'custom', message: r.problem, path: [...r.key] });
+      }
+    })
     .optional()
     .describe(
       `${component} configuration as a TOML tree written as an object (e.g. {log: {level: info}}); rendered into the ${component} config file. ` +
         `Tables nest at most ${CONFIG_MAX_KEY_DEPTH} keys deep; array items are scalars or tables/arrays of scalars. ` +
-        'Operator-managed addresses and paths are passed as flags and cannot be overridden here.',
+        `Keys the operator sets through flags are refused: ${owned.map((r) => r.key.join('.')).join(', ')}. ` +
+        `A change to a running cluster is checked by ${component === 'PD' ? 'pd-server' : 'tikv-server'} --config-check first; a refused config does not reach the pods (Progressing=ConfigCheckFailed).`,
     )
     .meta({ 'x-tikv-config': true });
+};
 
 const IMAGE_RE = '^[A-Za-z0-9][A-Za-z0-9._/:@-]*$';
 
@@ -630,7 +641,9 @@ export const TikvClusterStatus = z
     conditions: z
       .array(Condition)
       .optional()
-      .describe('Standard conditions: Ready, PDAvailable, TiKVAvailable, Progressing, Degraded.')
+      .describe(
+        'Standard conditions: Ready, PDAvailable, TiKVAvailable, Progressing, Degraded; and PodsHealthy: False names each PD or TiKV pod that cannot start or keeps crashing, with the reason (ErrImagePull, ImagePullBackOff, Unschedulable, CrashLoopBackOff, InitFailed, ...) and its last log lines.',
+      )
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
     clusterID: z.string().optional().describe('PD cluster ID (a uint64, kept as a string).'),
     pd: z

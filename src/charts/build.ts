@@ -1,7 +1,7 @@
 // The cdk8s-plus-28 part: everything plus-28 expresses correctly. What it cannot express
 // (or expresses with unsafe defaults) is fixed afterwards on the plain objects, in
 // undo-plus28-defaults.ts.
-import type { Chart } from 'cdk8s';
+import { type Chart, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { CONFIG_HASH_ANNOTATION, PROMETHEUS_ANNOTATIONS, selectorLabels } from './labels.js';
 import type { ComponentModel } from './model.js';
@@ -62,7 +62,10 @@ export function addComponent(chart: Chart, model: ComponentModel, clusterName: s
         // `ports`, not `portNumber`: plus-28 derives a startup probe from portNumber.
         ports: s.containerPorts.map((p) => ({ name: p.name, number: p.port })),
         envVariables: { POD_NAME: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAME) },
-        readiness: kplus.Probe.fromTcpSocket({ port: s.readinessPort }),
+        readiness: s.readiness.httpPath
+          ? // etcd's /health does a linearizable read; 1 s (the default) flaps on a loaded kind node.
+            kplus.Probe.fromHttpGet(s.readiness.httpPath, { port: s.readiness.port, timeoutSeconds: Duration.seconds(3) })
+          : kplus.Probe.fromTcpSocket({ port: s.readiness.port }),
         volumeMounts: [{ path: model.configMap.mountPath, volume: configVolume, readOnly: true }],
       },
     ],

@@ -45,7 +45,8 @@ export interface ComponentModel {
     serviceName: string;
     partition: number;
     containerPorts: PortSpec[];
-    readinessPort: number;
+    /** An HTTP GET of `path` on `port` (PD), or a TCP connect to `port` (TiKV). */
+    readiness: { port: number; httpPath?: string };
     metricsPort: number;
     command: string[];
     args: string[];
@@ -63,6 +64,8 @@ export const TIKV_DATA_DIR = '/var/lib/tikv';
 export const TIKV_CONFIG_FILE = 'tikv.toml';
 
 export { PD_PORTS, TIKV_PORTS };
+/** The embedded etcd's health endpoint on PD's client port (not PD's own /pd/api/v1/health). */
+export const PD_HEALTH_PATH = '/health';
 
 /** `<image>:<version>`, unless the image already names a tag or digest. */
 export function imageRef(image: string, version: string): string {
@@ -112,7 +115,13 @@ export function pdModel(cluster: TikvCluster, opts: SynthOptions): ComponentMode
         { name: 'client', port: PD_PORTS.client },
         { name: 'peer', port: PD_PORTS.peer },
       ],
-      readinessPort: PD_PORTS.client,
+      // Ready means this member can serve: the embedded etcd's GET /health on the client port
+      // answers 503 {"health":"false","reason":"RAFT NO LEADER"} without quorum and 200 with a
+      // leader (etcd v3.5 etcdhttp, which PD v8.5.5 embeds). TCP 2379 opens whatever the state
+      // (a lone member, a removed one). Bootstrap does not need Ready: peers resolve each other
+      // through the headless peer Service, which publishes not-ready addresses; --join goes
+      // through the client Service, whose endpoints are then exactly the members with quorum.
+      readiness: { port: PD_PORTS.client, httpPath: PD_HEALTH_PATH },
       metricsPort: PD_PORTS.client,
       command: ['/bin/sh', `${PD_CONFIG_DIR}/${PD_CONFIG_KEYS.startScript}`],
       args: [],
@@ -148,7 +157,11 @@ export function tikvModel(cluster: TikvCluster, opts: SynthOptions): ComponentMo
         { name: 'server', port: TIKV_PORTS.server },
         { name: 'status', port: TIKV_PORTS.status },
       ],
-      readinessPort: TIKV_PORTS.server,
+      // TCP stays: tikv-server v8.5.5 binds 20160 in run_server (build_and_bind), after
+      // TikvServer::init reached PD and init_servers registered the store
+      // (try_bootstrap_store), so an open port already means "a store PD knows". The status
+      // port's GET /status is no better: it answers 200 with an empty body from the start.
+      readiness: { port: TIKV_PORTS.server },
       metricsPort: TIKV_PORTS.status,
       command: ['/tikv-server'],
       args: [

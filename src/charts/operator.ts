@@ -39,8 +39,9 @@ export const CLUSTER_RULES: PolicyRule[] = [
   { apiGroups: [''], resources: ['services', 'configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   // patch: admitting a pod removes its scheduling gate (charts/admission.ts). delete: one
   // incarnation (uid precondition) of a pod that was admitted but never registered with
-  // PD, so it cannot register while a scale-in removes its ordinal.
-  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] },
+  // PD, so it cannot register while a scale-in removes its ordinal. create (and patch): the
+  // one-off pod that runs --config-check on a changed config (reconcile/config-check.ts).
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   // The one PVC delete: a retained PVC whose data PD says is dead (a tombstoned store or a
   // removed member), before a scale-out would start a new pod on it. Read by name only;
   // patch records what the operator knows about a PVC's data (annotations).

@@ -48,6 +48,11 @@ function finishContainer(container: V1Container, model: ComponentModel): void {
   delete container.securityContext;
   delete container.startupProbe;
   delete container.livenessProbe;
+  // The container's last words in its status (lastState.terminated.message): pd-server and
+  // tikv-server log a FATAL line to stderr and exit, they write no termination message
+  // file. The operator puts it into the TikvCluster's conditions, so `kubectl describe tkc`
+  // says why a pod crash-loops without `kubectl logs --previous`.
+  container.terminationMessagePolicy = 'FallbackToLogsOnError';
   const resources = exactResources(model.spec.resources);
   if (resources) container.resources = resources;
   else delete container.resources;

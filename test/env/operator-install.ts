@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parse } from 'yaml';
-import { CRD_FILE } from '../../src/api/crd.js';
+import { parse, parseAllDocuments } from 'yaml';
+import { CONFIG_POLICY_FILE, CRD_FILE } from '../../src/api/crd.js';
 import { GROUP, PLURAL, VERSION } from '../../src/api/v1alpha1.js';
 import { synthesizeOperator } from '../../src/charts/operator.js';
 import { kubeJSON } from '../../src/controller/kube/raw.js';
@@ -17,6 +17,8 @@ const CLUSTER_SCOPED: Record<string, string> = {
   Namespace: '/api/v1/namespaces',
   ClusterRole: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
   ClusterRoleBinding: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+  ValidatingAdmissionPolicy: '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings',
 };
 const NAMESPACED: Record<string, string> = {
   ServiceAccount: 'api/v1/serviceaccounts',
@@ -53,6 +55,12 @@ export async function installOperatorPrerequisitesWith(kc: KubeConfig, o: Instal
   const crd = parse(readFileSync(join(REPO_ROOT, CRD_FILE), 'utf8')) as { kind: string; metadata: { name: string; annotations?: Record<string, string> } };
   if (o.asKubectlApply) crd.metadata.annotations = { ...crd.metadata.annotations, [LAST_APPLIED_ANNOTATION]: `${JSON.stringify(crd)}\n` };
   await adminApply(kc, crd);
+  // crds/ also holds the admission policy for operator-owned config keys (kubectl apply -f crds/ installs both).
+  for (const doc of parseAllDocuments(readFileSync(join(REPO_ROOT, CONFIG_POLICY_FILE), 'utf8'))) {
+    const obj = doc.toJS() as { kind: string; metadata: { name: string; annotations?: Record<string, string> } };
+    if (o.asKubectlApply) obj.metadata.annotations = { ...obj.metadata.annotations, [LAST_APPLIED_ANNOTATION]: `${JSON.stringify(obj)}\n` };
+    await adminApply(kc, obj);
+  }
   await waitFor(
     'the TikvCluster CRD to be served',
     async () => {

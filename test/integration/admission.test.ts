@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCRD } from '../../src/api/crd.js';
 import { GROUP, PLURAL, VERSION } from '../../src/api/v1alpha1.js';
+import { validateTikvCluster } from '../../src/api/validate.js';
 import { kubeRequest } from '../../src/controller/kube/raw.js';
 import { serviceProxyTransport } from '../../src/controller/pd/client.js';
 import { isPDError } from '../../src/controller/pd/json.js';
@@ -140,6 +141,50 @@ describe('admission: the TikvCluster CRD refuses what the StatefulSet would refu
     expect(fields(causes)).toEqual(['metadata.name']);
     expect(causes[0]?.message).toContain('must be at most 47 characters');
     expect(JSON.stringify(causes)).not.toContain('<nil>');
+  });
+
+  it('issue 10: refuses the config keys the operator sets through flags, naming every one; the TypeScript half agrees', async () => {
+    const policy = "ValidatingAdmissionPolicy 'tikvclusters.tikv.org-owned-config' with binding 'tikvclusters.tikv.org-owned-config' denied request: ";
+    // The policy takes effect once the apiserver's admission plugin has synced it.
+    const pd = await waitFor(
+      'the owned-config policy to refuse',
+      async () => {
+        const r = await dryRun(ns, { pd: { config: { 'data-dir': '/data', join: 'http://x:2379', log: { level: 'info' } } } });
+        return r.accepted ? undefined : r;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    expect(pd.message).toBe(
+      `tikvclusters.tikv.org "basic" is forbidden: ${policy}` +
+        "spec.pd.config.data-dir: cannot be set: tikv-operator passes --data-dir (the PD volume's mount point), which overrides it; remove the key; " +
+        'spec.pd.config.join: cannot be set: the PD start script passes --join (the client Service) to members that join, which overrides it; remove the key',
+    );
+    const tikv = await dryRun(ns, { tikv: { config: { server: { 'advertise-addr': 'x:1', 'grpc-concurrency': 2 }, pd: { endpoints: ['http://x:2379'] } } } });
+    expect(tikv.accepted).toBe(false);
+    const message = tikv.accepted ? '' : tikv.message;
+    expect(message).toContain(`${policy}spec.tikv.config.server.advertise-addr: cannot be set: tikv-operator passes --advertise-addr (the pod's own addresses)`);
+    expect(message).toContain('; spec.tikv.config.pd.endpoints: cannot be set: tikv-operator passes --pd (the PD client Service)');
+    expect(message.match(/cannot be set/g)).toHaveLength(2);
+    // A level that is not a table holds no owned key: a wrong type is the config check's to report, not an evaluation error.
+    for (const spec of [
+      { tikv: { config: { server: 'oops', storage: 1, pd: ['x'] } } },
+      { tikv: { config: { server: { 'grpc-concurrency': 2 }, storage: { 'data-dir2': 'x' } } } },
+      { pd: { config: { name2: 'x', log: { 'data-dir': 'x' } } } },
+      {},
+    ]) {
+      expect((await dryRun(ns, spec)).accepted, JSON.stringify(spec)).toBe(true);
+    }
+    const ts = validateTikvCluster({
+      apiVersion: 'tikv.org/v1alpha1',
+      kind: 'TikvCluster',
+      metadata: { name: 'basic' },
+      spec: { tikv: { config: { server: { 'advertise-addr': 'x:1' }, pd: { endpoints: [] } } }, pd: { config: { 'data-dir': 'x' } } },
+    });
+    expect(ts.ok ? [] : ts.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      "spec.pd.config.data-dir: cannot be set: tikv-operator passes --data-dir (the PD volume's mount point), which overrides it; remove the key",
+      "spec.tikv.config.server.advertise-addr: cannot be set: tikv-operator passes --advertise-addr (the pod's own addresses), which overrides it; remove the key",
+      'spec.tikv.config.pd.endpoints: cannot be set: tikv-operator passes --pd (the PD client Service), which overrides it; remove the key',
+    ]);
   });
 
   it('hole 3: refuses a config nested deeper than 8 keys, also 9,000 levels deep, and prints what that costs the apiserver', async () => {

@@ -6,12 +6,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { stampImageId } from '../../scripts/kind-lib.js';
 import { DEPLOY_FILE } from '../../src/charts/operator-yaml.js';
 import { kubeJSON } from '../../src/controller/kube/raw.js';
-import { stampImageId } from '../../scripts/kind-lib.js';
+import { applyStrict, type Manifest, parseManifests, readManifests } from '../e2e/support/kube.js';
 import { REPO_ROOT } from '../env/binaries.js';
 import { getEnv, newNamespace } from '../env/context.js';
-import { applyStrict, type Manifest, parseManifests, readManifests } from '../e2e/support/kube.js';
 import { installOperatorPrerequisites } from './support/operator.js';
 
 const yamlFiles = (dir: string) =>
@@ -32,15 +32,18 @@ describe('manifests applied on kind pass strict server-side validation', () => {
     ns = await newNamespace('manifests');
   });
 
-  it('crds/: each CRD applies as is', async () => {
+  it('crds/: each CRD, and the admission policy for operator-owned config keys, applies as is', async () => {
     const files = yamlFiles('crds');
     expect(files.length).toBeGreaterThan(0);
+    const applied: string[] = [];
     for (const file of files) {
       for (const m of readManifests(join(REPO_ROOT, file))) {
-        const applied = await applyStrict(kc(), m, { fieldManager: 'manifests-test' });
-        expect(applied.kind, `${file}: ${label(m)}`).toBe('CustomResourceDefinition');
+        const obj = await applyStrict(kc(), m, { fieldManager: 'manifests-test' });
+        expect(label(obj), file).toBe(label(m));
+        applied.push(obj.kind);
       }
     }
+    expect(applied.sort()).toEqual(['CustomResourceDefinition', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
   });
 
   it('deploy/: every document, also with the image-ID annotation kind:up adds, is admitted (dry run)', async () => {

@@ -35,7 +35,8 @@ describe('the real node stand-ins: pd-server and tikv-server as processes', () =
 
   const start = (program: string, args: string[]): Run => {
     const proc = spawn(process.execPath, ['--import', TSX_LOADER, program, ...args], {
-      env: { ...process.env, TIKV_STANDIN_HUB: hub.address, TIKV_STANDIN_PROTO_DIR: kvprotoDir, TSX_TSCONFIG_PATH: join(REPO_ROOT, 'tsconfig.json') },
+      // TIKV_STANDIN_NO_DNS: the pods' DNS names do not exist on this host (the node e2e covers the DNS rule).
+      env: { ...process.env, TIKV_STANDIN_NO_DNS: '1', TIKV_STANDIN_HUB: hub.address, TIKV_STANDIN_PROTO_DIR: kvprotoDir, TSX_TSCONFIG_PATH: join(REPO_ROOT, 'tsconfig.json') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -160,6 +161,26 @@ describe('the real node stand-ins: pd-server and tikv-server as processes', () =
     const boot2 = start(PD, pdArgs(2, [`--initial-cluster=${initialCluster()}`]));
     expect(await boot2.exit).toBe(1);
     expect(boot2.out()).toMatch(/member [0-9a-f]+ has already been bootstrapped/);
+  });
+
+  it('once PD no longer lists it (member delete), the same name joins as a new member and its etcd /health answers 200', async () => {
+    // PD's JSON is indented; ids are uint64s, read as text.
+    const idOf = async (name: string) => new RegExp(`"name":\\s*"${name}",\\s*"member_id":\\s*(\\d+)`).exec((await pdGet(0, '/members')).body)?.[1];
+    const oldId = await idOf('t-pd-2');
+    expect(oldId).toMatch(/^\d+$/);
+    const del = await fetch(`${client(0)}/pd/api/v1/members/name/t-pd-2`, { method: 'DELETE' });
+    expect(del.status).toBe(200);
+    rmSync(join(dir, 'pd-2'), { recursive: true, force: true });
+    const again = start(PD, pdArgs(2, [`--join=${client(0)}`]));
+    await waitFor('t-pd-2 healthy again', async () => JSON.parse((await pdGet(0, '/health')).body).some((m: { name: string; health: boolean }) => m.name === 't-pd-2' && m.health), {
+      timeoutMs: 60_000,
+    });
+    const newId = await idOf('t-pd-2');
+    expect(newId).toMatch(/^\d+$/);
+    expect(newId).not.toBe(oldId);
+    const etcd = await fetch(`${client(2)}/health`);
+    expect(etcd.status).toBe(200);
+    expect(again.out()).toContain('joined the cluster');
   });
 
   it('a fresh name joins with --join and PD writes data-dir/join', async () => {

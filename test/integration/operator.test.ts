@@ -112,7 +112,9 @@ describe('operator on a real control plane and PD', () => {
       'the TiKV StatefulSet to follow',
       async () => {
         const s = await sts(ns, n.tikvStatefulSet);
-        return s.spec.replicas === 4 && s.spec.template.spec.containers[0]?.image === 'pingcap/tikv:v8.5.6' ? s : undefined;
+        // The config follows once tikv-server --config-check passed (a pod kwok completes at once).
+        const configured = s.spec.template.metadata.annotations?.[CONFIG_HASH_ANNOTATION] !== before.spec.template.metadata.annotations?.[CONFIG_HASH_ANNOTATION];
+        return s.spec.replicas === 4 && s.spec.template.spec.containers[0]?.image === 'pingcap/tikv:v8.5.6' && configured ? s : undefined;
       },
       { timeoutMs: 30_000 },
     );

@@ -32,13 +32,14 @@ describe('operator RBAC (deploy/)', () => {
       // admission removes a pod's scheduling gate; a never-registered incarnation is deleted
       ['patch', '', 'pods'],
       ['delete', '', 'pods'],
+      // the one-off pod that runs pd-server/tikv-server --config-check on a changed config
+      ['create', '', 'pods'],
       ['get', '', 'services', 'proxy'],
       ['create', '', 'services', 'proxy'],
       ['delete', '', 'services', 'proxy'],
     ];
     const refused: Check[] = [
       ['delete', 'apps', 'statefulsets'],
-      ['create', '', 'pods'],
       ['deletecollection', '', 'pods'],
       ['list', '', 'persistentvolumeclaims'],
       ['get', '', 'secrets'],

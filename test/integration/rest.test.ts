@@ -2,12 +2,10 @@
 // once it got there, reconciles go on (PD polls, resyncs) and the operator makes no API
 // write. Counted from the apiserver's audit log over a number of reconciles of the
 // cluster, never over a length of time.
-import http from 'node:http';
-import https from 'node:https';
 import { Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TikvClusterStatus } from '../../src/api/v1alpha1.js';
-import { kubeRequestOptions, readBody } from '../../src/controller/runtime/kube-http.js';
+import { kubeOpen, readBody } from '../../src/controller/runtime/kube-http.js';
 import { normalizeStatus } from '../../src/controller/status/equal.js';
 import { getEnv, newNamespace } from '../env/context.js';
 import { waitFor } from '../env/process.js';
@@ -83,11 +81,10 @@ describe('a cluster at rest makes no API writes', () => {
 
   /** The cluster's row of `kubectl get tkc -o wide`: the apiserver's Table for the CRD's printer columns. */
   async function tableRow(ns: string, name: string): Promise<Record<string, unknown>> {
-    const { url, options } = await kubeRequestOptions(getEnv().kc, `/apis/tikv.org/v1alpha1/namespaces/${ns}/tikvclusters/${name}`);
-    options.headers = { ...options.headers, Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' };
-    const body = await new Promise<string>((resolve, reject) => {
-      (url.protocol === 'https:' ? https : http).request(url, options, (res) => readBody(res).then(resolve, reject)).on('error', reject).end();
+    const res = await kubeOpen(getEnv().kc, 'GET', `/apis/tikv.org/v1alpha1/namespaces/${ns}/tikvclusters/${name}`, {}, {
+      accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
     });
+    const body = await readBody(res);
     const table = JSON.parse(body) as { columnDefinitions: Array<{ name: string }>; rows: Array<{ cells: unknown[] }> };
     return Object.fromEntries(table.columnDefinitions.map((c, i) => [c.name, table.rows[0]?.cells[i]]));
   }

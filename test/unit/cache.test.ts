@@ -54,6 +54,47 @@ describe('what the caches keep', () => {
     expect(pod.spec.containers).toHaveLength(1);
   });
 
+  it('keeps why a Pod fails: a False condition with its reason, a waiting container with its last termination', () => {
+    const failing = {
+      metadata: { name: 'basic-pd-0' },
+      status: {
+        phase: 'Pending',
+        conditions: [
+          { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient memory.', lastProbeTime: null },
+          { type: 'Initialized', status: 'True', reason: 'ignored' },
+        ],
+        containerStatuses: [
+          {
+            name: 'pd',
+            ready: false,
+            restartCount: 3,
+            image: 'pingcap/pd:v8.5.5',
+            state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } },
+            lastState: { terminated: { exitCode: 1, reason: 'Error', message: '[FATAL] boom', startedAt: 'x', containerID: 'c' } },
+          },
+          { name: 'sidecar', ready: true, restartCount: 1, state: { running: { startedAt: 'x' } }, lastState: { terminated: { exitCode: 2 } } },
+        ],
+        initContainerStatuses: [{ name: 'check', restartCount: 0, state: { terminated: { exitCode: 1, reason: 'Error', message: 'bad key' } } }],
+      },
+    };
+    expect(podSummary(failing).status).toEqual({
+      phase: 'Pending',
+      conditions: [
+        { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient memory.' },
+        { type: 'Initialized', status: 'True' },
+      ],
+      containerStatuses: [
+        {
+          name: 'pd',
+          restartCount: 3,
+          state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } },
+          lastState: { terminated: { exitCode: 1, reason: 'Error', message: '[FATAL] boom' } },
+        },
+      ],
+      initContainerStatuses: [{ name: 'check', restartCount: 0, state: { terminated: { exitCode: 1, reason: 'Error', message: 'bad key' } } }],
+    });
+  });
+
   it('leaves out what a Pod does not have yet', () => {
     expect(podSummary({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns' } })).toEqual({
       apiVersion: 'v1',

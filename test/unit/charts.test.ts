@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
@@ -183,13 +183,26 @@ describe('synthesize: PD start script, executed', () => {
    * files (exactly as the kubelet projects them: no trailing newline), a fake pd-server
    * that prints its arguments, and an empty PATH (so any external tool would fail).
    */
-  function runStart(opts: { pod?: string; bootstrapped: boolean; replicas?: number; withData?: boolean; shell: string }) {
+  function runStart(opts: {
+    pod?: string;
+    bootstrapped: boolean;
+    replicas?: number;
+    withData?: boolean;
+    shell: string;
+    /** Programs on PATH, as shell script bodies (PATH holds nothing else). */
+    tools?: Record<string, string>;
+    dnsWait?: number;
+  }) {
     const dir = path.join(root, `case-${caseNo++}`);
     const configDir = path.join(dir, 'etc-pd');
     const dataDir = path.join(dir, 'data');
     const emptyPath = path.join(dir, 'no-tools');
     for (const d of [configDir, dataDir, emptyPath]) mkdirSync(d, { recursive: true });
     if (opts.withData) mkdirSync(path.join(dataDir, 'member', 'wal'), { recursive: true });
+    for (const [tool, body] of Object.entries(opts.tools ?? {})) {
+      writeFileSync(path.join(emptyPath, tool), `#!/bin/sh\n${body}\n`);
+      chmodSync(path.join(emptyPath, tool), 0o755);
+    }
     const fake = path.join(dir, 'pd-server');
     writeFileSync(fake, '#!/bin/sh\nfor a in "$@"; do printf "ARG %s\\n" "$a"; done\n');
     chmodSync(fake, 0o755);
@@ -199,7 +212,12 @@ describe('synthesize: PD start script, executed', () => {
       'basic-pd',
     );
     for (const [k, v] of Object.entries(data)) writeFileSync(path.join(configDir, k), v);
-    const script = substitutePaths(data[PD_CONFIG_KEYS.startScript] ?? '', { config_dir: configDir, data_dir: dataDir, pd_server: fake });
+    const script = substitutePaths(data[PD_CONFIG_KEYS.startScript] ?? '', {
+      config_dir: configDir,
+      data_dir: dataDir,
+      pd_server: fake,
+      ...(opts.dnsWait === undefined ? {} : { dns_wait_seconds: String(opts.dnsWait) }),
+    });
     writeFileSync(path.join(dir, 'start.sh'), script);
 
     const run = spawnSync(opts.shell, [path.join(dir, 'start.sh')], {
@@ -210,7 +228,8 @@ describe('synthesize: PD start script, executed', () => {
       .split('\n')
       .filter((l) => l.startsWith('ARG '))
       .map((l) => l.slice(4));
-    return { status: run.status, stderr: run.stderr, args, initialCluster: data[PD_INITIAL_CLUSTER_KEY], configDir, dataDir };
+    const said = run.stdout.split('\n').filter((l) => l.startsWith('pd start: '));
+    return { status: run.status, stderr: run.stderr, args, said, dir, initialCluster: data[PD_INITIAL_CLUSTER_KEY], configDir, dataDir };
   }
 
   function substitutePaths(script: string, vars: Record<string, string>): string {
@@ -271,6 +290,52 @@ describe('synthesize: PD start script, executed', () => {
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('POD_NAME');
     expect(run.args).toEqual([]);
+  });
+
+  // A fake `getent hosts NAME` that fails its first `fails` calls, logging each name it was asked (builtins only: PATH has nothing else).
+  const flakyGetent = (dirOf: string, fails: number) =>
+    `echo "$2" >> "${dirOf}/asked"; n=0; [ -f "${dirOf}/count" ] && read -r n < "${dirOf}/count"; echo $((n + 1)) > "${dirOf}/count"; [ "$n" -ge ${fails} ]`;
+
+  it.each(shells)("%s: waits for the pod's own DNS name before starting pd-server, saying so", (shell) => {
+    const dir = path.join(root, 'dns-state-wait');
+    mkdirSync(dir, { recursive: true });
+    const run = runStart({ pod: 'basic-pd-1', bootstrapped: false, shell, tools: { getent: flakyGetent(dir, 3), sleep: `echo slept >> "${dir}/slept"` } });
+    expect(run.status).toBe(0);
+    const host = 'basic-pd-1.basic-pd-peer.team-a.svc';
+    expect(run.said).toEqual([
+      `pd start: waiting up to 60 s for ${host} to resolve`,
+      `pd start: ${host} resolves after 3 s`,
+      'pd start: basic-pd-1 bootstraps the cluster with the initial members',
+    ]);
+    expect(readFileSync(path.join(dir, 'asked'), 'utf8').trim().split('\n')).toEqual([host, host, host, host]);
+    expect(readFileSync(path.join(dir, 'slept'), 'utf8').trim().split('\n')).toHaveLength(3);
+    expect(run.args).toContain(`--advertise-peer-urls=http://${host}:2380`);
+    rmSync(dir, { recursive: true });
+  });
+
+  it.each(shells)('%s: the DNS wait is bounded: past it pd-server starts anyway; nslookup serves where getent is missing', (shell) => {
+    const dir = path.join(root, 'dns-state-bound');
+    mkdirSync(dir, { recursive: true });
+    const run = runStart({ pod: 'basic-pd-0', bootstrapped: true, shell, dnsWait: 4, tools: { nslookup: 'exit 1', sleep: `echo slept >> "${dir}/slept"` } });
+    expect(run.status).toBe(0);
+    expect(run.said).toEqual([
+      'pd start: waiting up to 4 s for basic-pd-0.basic-pd-peer.team-a.svc to resolve',
+      'pd start: basic-pd-0.basic-pd-peer.team-a.svc does not resolve after 4 s; starting pd-server anyway',
+      'pd start: basic-pd-0 joins the cluster',
+    ]);
+    expect(readFileSync(path.join(dir, 'slept'), 'utf8').trim().split('\n')).toHaveLength(4);
+    expect(run.args[0]).toBe('--name=basic-pd-0');
+    rmSync(dir, { recursive: true });
+  });
+
+  it.each(shells)('%s: a name that resolves at once adds no wait and no log line; no lookup tool at all skips the wait, saying so', (shell) => {
+    const now = runStart({ pod: 'basic-pd-2', bootstrapped: false, shell, tools: { getent: 'exit 0', sleep: 'exit 7' } });
+    expect(now.said).toEqual(['pd start: basic-pd-2 bootstraps the cluster with the initial members']);
+    const none = runStart({ pod: 'basic-pd-2', bootstrapped: false, shell });
+    expect(none.said).toEqual([
+      'pd start: no getent or nslookup in the image; not waiting for basic-pd-2.basic-pd-peer.team-a.svc to resolve',
+      'pd start: basic-pd-2 bootstraps the cluster with the initial members',
+    ]);
   });
 
   it.each(shells)('%s: exits 0 after exec-ing pd-server in every case', (shell) => {
@@ -462,18 +527,30 @@ describe('synthesize: pod spec safety', () => {
     }
   });
 
-  it('probes readiness over TCP only: no liveness or startup probe, no init or sidecar containers', () => {
+  it("probes PD's readiness with etcd's GET /health (quorum), TiKV's over TCP 20160 (open once the store registered)", () => {
     const objects = synthesize(cluster('basic'));
-    for (const [sts, port] of [
-      ['basic-pd', 2379],
-      ['basic-tikv', 20160],
-    ] as const) {
+    expect(container(statefulSet(objects, 'basic-pd')).readinessProbe).toEqual({
+      httpGet: { path: '/health', port: 2379, scheme: 'HTTP' },
+      timeoutSeconds: 3,
+      failureThreshold: 3,
+    });
+    expect(container(statefulSet(objects, 'basic-tikv')).readinessProbe).toEqual({ tcpSocket: { port: 20160 }, failureThreshold: 3 });
+  });
+
+  it("keeps each PD and TiKV container's last log lines as its termination message when it fails", () => {
+    const objects = synthesize(cluster('basic'));
+    for (const sts of ['basic-pd', 'basic-tikv']) expect(container(statefulSet(objects, sts)).terminationMessagePolicy, sts).toBe('FallbackToLogsOnError');
+  });
+
+  it('probes readiness only: no liveness or startup probe, no init or sidecar containers', () => {
+    const objects = synthesize(cluster('basic'));
+    for (const sts of ['basic-pd', 'basic-tikv'] as const) {
       const podSpec = statefulSet(objects, sts).spec?.template.spec;
       expect(podSpec?.containers).toHaveLength(1);
       expect(podSpec).not.toHaveProperty('initContainers');
       const c = container(statefulSet(objects, sts));
       expect(c.name).toBe(sts.replace('basic-', ''));
-      expect(c.readinessProbe?.tcpSocket).toEqual({ port });
+      expect(c.readinessProbe).toBeDefined();
       expect(c).not.toHaveProperty('livenessProbe');
       expect(c).not.toHaveProperty('startupProbe');
     }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { buildCRD, CRD_FILE, renderCRDYaml } from '../../src/api/crd.js';
+import { parse } from 'yaml';
 import { CONFIG_MAX_KEY_DEPTH } from '../../src/api/config-shape.js';
+import { buildConfigPolicy, buildCRD, CONFIG_POLICY_FILE, CRD_FILE, renderConfigPolicyYaml, renderCRDYaml } from '../../src/api/crd.js';
 import { MAX_CLUSTER_NAME_LENGTH } from '../../src/api/limits.js';
 
 type Schema = Record<string, unknown> & { properties?: Record<string, Schema>; items?: Schema };
@@ -30,6 +30,21 @@ describe('CRD', () => {
 
   it('matches the committed crds/ file (run `npm run gen:crd` after changing src/api)', () => {
     expect(readFileSync(CRD_FILE, 'utf8')).toBe(renderCRDYaml());
+    expect(readFileSync(CONFIG_POLICY_FILE, 'utf8')).toBe(renderConfigPolicyYaml());
+  });
+
+  it('binds the owned-config policy to every namespace, on spec writes only (status and scale are other resources)', () => {
+    const [policy, binding] = buildConfigPolicy() as Array<{ kind: string; spec: Record<string, unknown> }>;
+    expect(policy?.kind).toBe('ValidatingAdmissionPolicy');
+    expect(policy?.spec.matchConstraints).toEqual({
+      matchPolicy: 'Equivalent',
+      namespaceSelector: {},
+      objectSelector: {},
+      resourceRules: [{ apiGroups: ['tikv.org'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE'], resources: ['tikvclusters'], scope: '*' }],
+    });
+    expect(policy?.spec.failurePolicy).toBe('Fail');
+    expect(binding).toMatchObject({ kind: 'ValidatingAdmissionPolicyBinding', spec: { policyName: 'tikvclusters.tikv.org-owned-config', validationActions: ['Deny'] } });
+    expect(binding?.spec).not.toHaveProperty('matchResources');
   });
 
   it('describes every field, so kubectl explain helps', () => {
@@ -132,7 +147,7 @@ describe('CRD', () => {
     };
 
     it('are, in order: the summary by default, why not Ready and pod counts with -o wide', () => {
-      expect(columns.filter((c) => !c.priority).map((c) => c.name)).toEqual(['Ready', 'Phase', 'PD', 'PD-Desired', 'Stores', 'TiKV-Desired', 'Version', 'Synced', 'Age']);
+      expect(columns.filter((c) => !c.priority).map((c) => c.name)).toEqual(['Ready', 'Phase', 'PD', 'PD-Desired', 'Stores', 'TiKV-Desired', 'Pods', 'Version', 'Synced', 'Age']);
       expect(columns.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(['Reason', 'TiKV-Pods', 'Message']);
     });
 
@@ -151,6 +166,7 @@ describe('CRD', () => {
           conditions: [
             { type: 'PDAvailable', status: 'True', reason: 'AllMembersHealthy', message: 'x' },
             { type: 'Ready', status: 'False', reason: 'ScaleInBlocked', message: 'set spec.tikv.replicas back to 3' },
+            { type: 'PodsHealthy', status: 'False', reason: 'CrashLoopBackOff', message: 'basic-tikv-1: …' },
           ],
           pd: { readyReplicas: 3 },
           tikv: { readyReplicas: 3, upStores: 0 },
@@ -164,6 +180,7 @@ describe('CRD', () => {
         'PD-Desired': 3,
         Stores: 0,
         'TiKV-Desired': 3,
+        Pods: 'CrashLoopBackOff',
         Version: 'v8.5.5',
         Synced: '2025-08-19T10:00:00Z',
         Age: '2025-08-19T09:00:00Z',

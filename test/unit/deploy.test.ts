@@ -27,13 +27,14 @@ describe('deploy/ (the operator in the cluster)', () => {
     // member, or never a store of this PD cluster), before a scale-out reuses its ordinal;
     // and one incarnation of a pod that was admitted but never registered with PD, so it
     // cannot register while its ordinal is removed (the pod comes back, gated). Everything
-    // else the operator owns goes through owner references.
+    // else the operator owns goes through owner references (also the config-check pods it
+    // creates: they stay, one per checked config, until the TikvCluster goes).
     // `services/proxy` delete is not a Kubernetes delete: it is a DELETE proxied to PD's own
     // API (remove a member, offline a store, drop an evict-leader entry) when running outside
     // the cluster.
     const deletes = [...CLUSTER_RULES, ...NAMESPACE_RULES].filter((r) => r.verbs.includes('delete'));
     expect(deletes).toEqual([
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['services/proxy'], verbs: ['get', 'create', 'delete'] },
     ]);

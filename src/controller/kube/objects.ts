@@ -50,9 +50,29 @@ export interface LiveStatefulSet extends LiveObject {
 }
 
 /** A Pod as the cache keeps it (controller/cache.ts podSummary). */
+export interface TerminatedState {
+  exitCode?: number;
+  reason?: string;
+  message?: string;
+}
+
+/** A container's status as far as the pod cache keeps it: only of one that waits or terminated. */
+export interface ContainerStatus {
+  name: string;
+  restartCount?: number;
+  state?: { waiting?: { reason?: string; message?: string }; terminated?: TerminatedState; running?: unknown };
+  lastState?: { terminated?: TerminatedState };
+}
+
 export interface LivePod extends LiveObject {
   spec?: { schedulingGates?: SchedulingGate[]; nodeName?: string };
-  status?: { phase?: string; conditions?: Array<{ type?: string; status?: string }> };
+  status?: {
+    phase?: string;
+    /** reason and message only of a False condition (the cache drops the rest). */
+    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
+    containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
+  };
 }
 
 export interface LiveConfigMap extends LiveObject {

@@ -3,7 +3,7 @@
 // gate of a pod the operator admits, and deleting one incarnation of a pod that was
 // admitted but never registered, so that it cannot register while it is removed.
 import type { KubeClient } from '../runtime/kube-http.js';
-import { hasGate, type LiveStatefulSet } from './objects.js';
+import { hasGate, type LivePod, type LiveStatefulSet } from './objects.js';
 import { KubeApiError, kubeJSON, kubeRequest } from './raw.js';
 import { resourcePath } from './resources.js';
 
@@ -28,6 +28,8 @@ export interface PodAPI {
   deletePod(namespace: string, name: string, uid: string): Promise<void>;
   /** A StatefulSet read from the API server, not the cache. */
   getStatefulSet(namespace: string, name: string): Promise<LiveStatefulSet | undefined>;
+  /** A whole Pod read from the API server (the config-check pod, which no cache holds). */
+  readPod(namespace: string, name: string): Promise<LivePod | undefined>;
 }
 
 interface PodObject {
@@ -69,6 +71,10 @@ export class KubePods implements PodAPI {
 
   getStatefulSet(namespace: string, name: string): Promise<LiveStatefulSet | undefined> {
     return this.getOrUndefined<LiveStatefulSet>(resourcePath('StatefulSet', namespace, name));
+  }
+
+  readPod(namespace: string, name: string): Promise<LivePod | undefined> {
+    return this.getOrUndefined<LivePod>(resourcePath('Pod', namespace, name));
   }
 
   private async getOrUndefined<T>(path: string): Promise<T | undefined> {

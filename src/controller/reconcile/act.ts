@@ -1,16 +1,19 @@
 // Step act: the writes the plans ask for besides the objects themselves, after apply and
 // knowing what it did. Gated pods are admitted (their PVC marked first), a leftover PVC
 // is deleted, a refused downgrade gets its Event, then the PD calls: at most one scale-in
-// step per component, evict-leader entries no roll needs any more, and each roll's leader
-// move. A pod a roll releases gets its Event only when its StatefulSet was applied: a
+// step per component, the removal of a PD member whose pod lost its data (pd-lost-data.ts,
+// not beside a PD scale-in call), evict-leader entries no roll needs any more, and each
+// roll's leader move. A pod a roll releases gets its Event only when its StatefulSet was applied: a
 // refused partition replaces no pod. Each failure is reported as a wait and retried by the
 // next reconcile; none stops the others.
 import { pdPvcName, tikvPvcName } from '../../api/names.js';
 import { ADMISSION_GATE, CLAIM_MEMBER_ANNOTATION, CLAIM_STORE_ANNOTATION } from '../../charts/index.js';
 import { ordinalOfName } from '../kube/objects.js';
+import { lookAtPD, viewsOf } from '../pd/observe.js';
 import { errorText, type MembersView } from '../pd/view.js';
 import { type Applied, applied } from './apply.js';
 import type { Observation } from './observe.js';
+import { recoverLostPDMember } from './pd-lost-data.js';
 import type { PDAction, TiKVAction } from './plan.js';
 import type { Roll } from './roll.js';
 import type { RollAction, RollPlan } from './roll-plan.js';
@@ -49,6 +52,10 @@ export async function act(pass: Pass, obs: Observation, scaled: Scale, rolled: R
   if (!rolled) return out;
   for (const plan of [scaled.pd, scaled.tikv] as Array<ComponentScale<PDAction | TiKVAction> | undefined>) {
     if (plan?.action) await scaleInStep(pass, plan.action, obs.pd.members, out.scaleIn);
+  }
+  if (!scaled.pd?.action) {
+    const recovered = await recoverLostMember(pass, obs);
+    if (recovered) out.scaleIn.push(recovered);
   }
   for (const roll of [rolled.pd, rolled.tikv]) if (roll?.waiting) out.roll.push(roll.waiting);
   for (const id of rolled.evictionsToRemove) await removeEviction(pass, id, out.roll);
@@ -154,6 +161,22 @@ async function recordOnClaim(pass: Pass, pvc: string, key: string, value: string
   const claim = await pass.reads.api.claim(namespace, pvc);
   if (!claim || claim.deleting || claim.annotations?.[key] === value) return;
   await pass.writes.claims.annotate(namespace, claim, { [key]: value });
+}
+
+// --- a PD member whose pod lost its data ----------------------------------------------
+
+/** Decided on this pass's look at PD, and again on a fresh one right before the one DELETE. */
+function recoverLostMember(pass: Pass, obs: Observation): Promise<Wait | undefined> {
+  const { writes, ref, target, log } = pass;
+  return recoverLostPDMember(
+    {
+      observeAgain: async () => viewsOf(await lookAtPD(obs.pd.reads), ref).members,
+      deleteMember: (member) => writes.pd.deleteMember(ref, member),
+      emit: (reason, message) => writes.emit(target, 'Warning', reason, message),
+      log: (message, fields) => log.warn({ step, ...fields }, message),
+    },
+    { bootstrapped: obs.bootstrapped, pd: obs.pd.members, pods: obs.live.pods.pd },
+  );
 }
 
 // --- rolling update -------------------------------------------------------------------

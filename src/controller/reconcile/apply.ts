@@ -2,10 +2,13 @@
 // (PD always, TiKV once PD can serve it), skipped where the cache shows the live object
 // already holds it. A refused object does not stop the others; each gets its result, so
 // act can tell what was applied (a lowered partition that was refused replaces no pod).
+// The config check's writes come first (config-check.ts): a check pod is created before
+// anything of the cluster changes.
 import { type KubeObject, LABELS } from '../../charts/index.js';
 import { type ApplyResult, difference } from '../kube/apply.js';
 import type { OwnedKind } from '../kube/objects.js';
 import { errorText } from '../pd/view.js';
+import { writeConfigChecks } from './config-check.js';
 import type { Roll } from './roll.js';
 import type { Component, Scale } from './scale.js';
 import type { Pass, Step } from './steps.js';
@@ -34,6 +37,7 @@ export async function apply(pass: Pass, rolled: Roll | undefined, scaled: Scale)
   const outcomes = new Map<string, ApplyOutcome>();
   const errors: string[] = [];
   if (!rolled) return { outcomes, errors };
+  errors.push(...(await writeConfigChecks(pass, rolled.configChecks)));
   const components: Component[] = scaled.tikv ? ['pd', 'tikv'] : ['pd'];
   for (const component of components) {
     for (const obj of rolled.desired.filter((o) => o.metadata.labels?.[LABELS.component] === component)) {

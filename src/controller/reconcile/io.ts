@@ -30,6 +30,8 @@ export interface Reads {
     claim(namespace: string, name: string): Promise<VolumeClaim | undefined>;
     pod(namespace: string, name: string, gate: string): Promise<PodIncarnation | undefined>;
     statefulSet(namespace: string, name: string): Promise<LiveStatefulSet | undefined>;
+    /** A whole Pod no cache holds (a config-check pod, reconcile/config-check.ts). */
+    wholePod(namespace: string, name: string): Promise<LivePod | undefined>;
     /** spec.replicas of the StatefulSet as the API server has it now (the cache may lag). */
     replicas(namespace: string, statefulSet: string): Promise<number | undefined>;
   };
@@ -74,6 +76,7 @@ export function composeIO(parts: IOParts): { reads: Reads; writes: Writes } {
         claim: (ns, name) => claims.getClaim(ns, name),
         pod: (ns, name, gate) => pods.getPod(ns, name, gate),
         statefulSet: (ns, name) => pods.getStatefulSet(ns, name),
+        wholePod: (ns, name) => pods.readPod(ns, name),
         replicas: (ns, sts) => claims.liveReplicas(ns, sts),
       },
       pd: (cluster) => parts.pd(cluster).reads,

@@ -115,7 +115,7 @@ export class TikvClusterReconciler {
     }
     const observed = await observe(pass, valid.cluster);
     const scaled = await scale(pass, observed);
-    const rolled = roll(pass, observed, scaled);
+    const rolled = await roll(pass, observed, scaled);
     const applied = await apply(pass, rolled, scaled);
     const acted = await act(pass, observed, scaled, rolled, applied);
     const waits = [

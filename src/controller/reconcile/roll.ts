@@ -1,13 +1,16 @@
 // Step roll: what the StatefulSets become and how far each may roll now. The version is
-// checked first (a downgrade is refused unless asked for, downgrade.ts); the charts are
-// synthesized once, with the replicas of the scale step; then each StatefulSet's partition
-// is planned against the pod template about to be applied (roll-plan.ts): PD first, TiKV
-// only once PD has settled. Nothing is written here.
+// checked first (a downgrade is refused unless asked for, downgrade.ts), then a changed
+// config (config-check.ts: held until the binary's --config-check accepted it); the charts
+// are synthesized once, with the replicas of the scale step; then each StatefulSet's
+// partition is planned against the pod template about to be applied (roll-plan.ts): PD
+// first, TiKV only once PD has settled. Nothing is written here (apply makes the config
+// check's writes).
 import { names } from '../../api/names.js';
 import type { TikvCluster } from '../../api/v1alpha1.js';
 import { CLAIM_ADMISSION_ANNOTATION, type KubeObject, synthesize } from '../../charts/index.js';
 import { contentHash, difference, TEMPLATE_HASH_ANNOTATION } from '../kube/apply.js';
 import type { LivePod, LiveStatefulSet } from '../kube/objects.js';
+import { type ConfigCheckWrite, gateConfigs } from './config-check.js';
 import { type DowngradeRefusal, refuseDowngrade } from './downgrade.js';
 import type { Observation } from './observe.js';
 import { evictionsToRemove, pdRollUnsettled, planPDRoll, planTiKVRoll, type RollPlan, type RollPod, type RollState } from './roll-plan.js';
@@ -24,11 +27,13 @@ export interface Roll {
   tikv?: RollPlan;
   /** Evict-leader entries of this cluster's stores that no roll needs any more. */
   evictionsToRemove: string[];
+  /** The config check's writes (check pods, a refusal's Event), for apply. */
+  configChecks: ConfigCheckWrite[];
   waits: Wait[];
 }
 
 /** Undefined while paused (nothing is applied). */
-export function roll(pass: Pass, obs: Observation, scaled: Scale): Roll | undefined {
+export async function roll(pass: Pass, obs: Observation, scaled: Scale): Promise<Roll | undefined> {
   const { pd: pdScale, tikv: tikvScale } = scaled;
   if (!pdScale) return undefined;
   const { cluster, live } = obs;
@@ -42,7 +47,18 @@ export function roll(pass: Pass, obs: Observation, scaled: Scale): Roll | undefi
     annotations: cluster.metadata.annotations,
   });
   const versioned = downgrade ? { ...cluster, spec: { ...cluster.spec, version: downgrade.keep } } : cluster;
-  const desired = synthesize(withReplicas(versioned, pdScale.replicas, tikvScale?.replicas ?? cluster.spec.tikv.replicas), {
+  const gate = await gateConfigs(
+    {
+      liveConfigMap: (c) => pass.reads.cache.owned('ConfigMap', pass.ref.namespace, c === 'pd' ? n.pdConfigMap : n.tikvConfigMap),
+      liveStatefulSet: (c) => (c === 'pd' ? live.pdStatefulSet : live.tikvStatefulSet) !== undefined,
+      readPod: (ns, name) => pass.reads.api.wholePod(ns, name),
+      uid: pass.raw.metadata.uid,
+      log: pass.log,
+    },
+    versioned,
+    tikvScale ? ['pd', 'tikv'] : ['pd'],
+  );
+  const desired = synthesize(withReplicas(gate.cluster, pdScale.replicas, tikvScale?.replicas ?? cluster.spec.tikv.replicas), {
     uid: pass.raw.metadata.uid,
     pdBootstrapped: obs.bootstrapped,
     pdClaimMarker: claimMarker(live.pdStatefulSet),
@@ -80,7 +96,8 @@ export function roll(pass: Pass, obs: Observation, scaled: Scale): Roll | undefi
     pd,
     ...(tikv ? { tikv } : {}),
     evictionsToRemove: toRemove,
-    waits: downgrade ? [{ reason: downgrade.reason, message: downgrade.message }] : [],
+    configChecks: gate.writes,
+    waits: [...(downgrade ? [{ reason: downgrade.reason, message: downgrade.message }] : []), ...gate.waits],
   };
 }
 

@@ -6,10 +6,12 @@ import { names } from '../../api/names.js';
 import type { TikvClusterStatus } from '../../api/v1alpha1.js';
 import { errorText } from '../pd/view.js';
 import { assembleStatus, invalidStatus, reconcileErrorStatus, type StatusInput } from '../status/assemble.js';
+import { setCondition } from '../status/conditions.js';
 import { statusEqual } from '../status/equal.js';
 import { rfc3339 } from '../status/time.js';
 import { transitionEvents } from '../status/events.js';
 import type { Observation } from './observe.js';
+import { newFailures, PODS_HEALTHY, podFailures, podsHealthy } from './pod-failures.js';
 import type { Pass, Wait } from './steps.js';
 
 /**
@@ -48,7 +50,12 @@ export async function status(pass: Pass, obs: Observation, waits: readonly Wait[
     applyErrors,
   };
   const next = assembleStatus(input, pass.now);
+  // PodsHealthy (pod-failures.ts), and one Warning Event per new failure, after the write.
+  const failures = podFailures([...obs.live.pods.pd, ...obs.live.pods.tikv]);
+  const podsBefore = raw.status?.conditions?.find((c) => c.type === PODS_HEALTHY);
+  next.conditions = setCondition(next.conditions, PODS_HEALTHY, podsHealthy(failures), raw.metadata.generation, pass.now);
   await writeIfChanged(pass, next);
+  for (const e of newFailures(podsBefore, failures)) await pass.writes.emit(pass.target, 'Warning', e.reason, e.message);
   pass.memory.lastReconcileError = undefined;
   return next;
 }

@@ -40,6 +40,8 @@ export interface KubeRequestOptions {
   /** A string is sent as is; anything else as JSON. */
   body?: unknown;
   contentType?: string;
+  /** The Accept header (e.g. the Table form `kubectl get` asks for); JSON unless given. */
+  accept?: string;
   /** How kubeGetJSON parses the body; JSON.parse unless given. */
   parse?: (text: string) => unknown;
 }
@@ -100,6 +102,7 @@ export async function kubeOpen(
   options: KubeRequestOptions = {},
 ): Promise<http.IncomingMessage> {
   const { url, options: requestOptions } = await kubeRequestOptions(kc, path, query);
+  if (options.accept) requestOptions.headers = { ...requestOptions.headers, Accept: options.accept };
   const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   if (payload !== undefined) {
     requestOptions.headers = {

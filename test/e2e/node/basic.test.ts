@@ -9,9 +9,9 @@ import { type KubeConfig, Watch } from '@kubernetes/client-node';
 import { expect, it } from 'vitest';
 import { names, tikvPodName } from '../../../src/api/names.js';
 import { PD_BOOTSTRAPPED_KEY } from '../../../src/charts/pd-bootstrap.js';
-import { waitFor } from '../../env/process.js';
-import { STANDIN_VERSIONS } from '../../env/node/images.js';
 import { kubeRequest } from '../../../src/controller/kube/raw.js';
+import { STANDIN_VERSIONS } from '../../env/node/images.js';
+import { waitFor } from '../../env/process.js';
 import { getOrUndefined, mergePatchSpec, viaServiceProxy } from '../support/kube.js';
 import type { NodeBackend } from '../support/node-backend.js';
 import { type Cluster, describeBasicScenario, isReady, NAME, type ScenarioContext, upStores } from '../support/scenario.js';
@@ -29,6 +29,8 @@ interface PDStore {
 
 const n = names(NAME);
 const pdPod = (i: number) => `${NAME}-pd-${i}`;
+/** The start script's decision line (after any lines of its DNS wait, which depend on CoreDNS's timing). */
+const startDecision = (logs: string) => logs.split('\n').find((l) => /^pd start: \S+ (bootstraps|joins|restarts)/.test(l));
 const podReady = (p: Pod | undefined) => p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
 /** Records every pod event in a namespace from now on, with the time it arrived. */
@@ -103,7 +105,7 @@ describeBasicScenario('node', {
       expect(shell.stdout.trim()).toMatch(/^\d+\.\d+/);
       for (let i = 0; i < 3; i++) {
         const logs = await b().logs(ctx.ns, pdPod(i));
-        expect(logs.split('\n')[0], pdPod(i)).toBe(`pd start: ${pdPod(i)} bootstraps the cluster with the initial members`);
+        expect(startDecision(logs), pdPod(i)).toBe(`pd start: ${pdPod(i)} bootstraps the cluster with the initial members`);
         // The script exec's pd-server: PID 1 of the container carries the flags it chose.
         const argv = (await b().kubectl(['-n', ctx.ns, 'exec', pdPod(i), '--', 'cat', '/proc/1/cmdline'])).stdout.split('\0');
         const listed = argv.find((a) => a.startsWith('--initial-cluster='))?.slice('--initial-cluster='.length).split(',').map((m) => m.split('=')[0]);
@@ -122,7 +124,7 @@ describeBasicScenario('node', {
         for (let i = 0; i < 3; i++) {
           // The same container that started with the marker false (it bootstrapped) must see it true.
           expect((await pods(pdPod(i)))?.status?.containerStatuses?.[0]?.restartCount, pdPod(i)).toBe(0);
-          expect((await b().logs(ctx.ns, pdPod(i))).split('\n')[0]).toContain('bootstraps the cluster');
+          expect(startDecision(await b().logs(ctx.ns, pdPod(i)))).toContain('bootstraps the cluster');
           await waitFor(
             `${pdPod(i)}: /etc/pd/${PD_BOOTSTRAPPED_KEY} = true`,
             async () => (await b().kubectl(['-n', ctx.ns, 'exec', pdPod(i), '--', 'cat', `/etc/pd/${PD_BOOTSTRAPPED_KEY}`])).stdout === 'true',
@@ -139,7 +141,7 @@ describeBasicScenario('node', {
       const pvc = await getOrUndefined<{ metadata: { uid: string } }>(b().kc, `/api/v1/namespaces/${ctx.ns}/persistentvolumeclaims/pd-${pdPod(1)}`);
       await ctx.step(`kubectl delete pod ${pdPod(1)}; wait for its replacement`, () => replacePod(pdPod(1)));
       const logs = await b().logs(ctx.ns, pdPod(1));
-      expect(logs.split('\n')[0]).toBe(`pd start: ${pdPod(1)} restarts from its data`);
+      expect(startDecision(logs)).toBe(`pd start: ${pdPod(1)} restarts from its data`);
       const after = await ctx.waitForCluster('Ready with basic-pd-1 healthy again', (c) => isReady(c) && c.status?.pd?.members?.every((m) => m.health) === true, b().timeouts.change);
       expect(memberId(after, pdPod(1))).toBe(id);
       expect(after.status?.pd?.members).toHaveLength(3);
@@ -181,7 +183,7 @@ describeBasicScenario('node', {
           }
           expect(watch.firstWith(`pingcap/${comp}:${to}`), comp).toEqual([2, 1, 0].map((i) => `${NAME}-${comp}-${i}`));
         }
-        for (let i = 0; i < 3; i++) expect((await b().logs(ctx.ns, pdPod(i))).split('\n')[0]).toBe(`pd start: ${pdPod(i)} restarts from its data`);
+        for (let i = 0; i < 3; i++) expect(startDecision(await b().logs(ctx.ns, pdPod(i)))).toBe(`pd start: ${pdPod(i)} restarts from its data`);
         expect(Object.fromEntries((after.status?.pd?.members ?? []).map((m) => [m.name, m.id]))).toEqual(members);
         expect(Object.fromEntries(upStores(after).map((s) => [s.podName, s.id]))).toEqual(stores);
         const pdStores = await pd<{ stores: PDStore[] }>('/stores');

@@ -258,10 +258,53 @@ function startScheduler(o: ControlPlaneOptions, kubeconfigPath: string): Managed
   return proc;
 }
 
+/**
+ * kwok runs no container, so the operator's one-off config-check pods (label
+ * tikv.org/config-check, src/controller/reconcile/config-check.ts) complete at once with the
+ * binaries' success line: the check passes here; the real node runs it for real.
+ */
+const CONFIG_CHECK_STAGE = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: tikv-config-check-complete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchLabels:
+      tikv.org/config-check: "true"
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      containerStatuses:
+      {{ range $index, $item := .spec.containers }}
+      - image: {{ $item.image | Quote }}
+        name: {{ $item.name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated:
+            exitCode: 0
+            message: "config check successful"
+            finishedAt: {{ $now | Quote }}
+            reason: Completed
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+      phase: Succeeded`;
+
 function writeKwokConfig(o: ControlPlaneOptions): string {
   const stagesDir = o.bins.paths.KWOK_STAGES_DIR;
   if (!stagesDir) throw new Error('KWOK_STAGES_DIR is not set (paths.env)');
-  const docs = KWOK_STAGES.map((rel) => readFileSync(join(stagesDir, rel), 'utf8').trim());
+  const docs = [...KWOK_STAGES.map((rel) => readFileSync(join(stagesDir, rel), 'utf8').trim()), CONFIG_CHECK_STAGE];
   const path = join(o.dir, 'kwok-stages.yaml');
   writeFileSync(path, `${docs.join('\n---\n')}\n`);
   return path;

@@ -101,6 +101,7 @@ const ROUTES: Route[] = [
 /** Answers one HTTP request as pd-server would (routing, redirector, cluster middleware, handler). */
 export async function handlePDRequest(ctx: HttpContext, req: HttpRequestIn): Promise<HttpAnswer> {
   const url = new URL(req.url, 'http://pd-standin');
+  if (url.pathname === '/health') return etcdHealth(ctx, req.method, url.searchParams);
   if (!url.pathname.startsWith(`${PREFIX}/`)) return notFound();
   const path = url.pathname.slice(PREFIX.length);
   for (const route of ROUTES) {
@@ -121,6 +122,22 @@ async function waitForLeader(cluster: StandinCluster): Promise<boolean> {
     await sleep(100);
   }
   return true;
+}
+
+/**
+ * The embedded etcd's `GET /health` on the client port (etcd v3.5 etcdhttp NewHealthHandler +
+ * checkHealth, which PD v8.5.5 serves on 2379): 503 with http.Error's text body
+ * `{"health":"false","reason":"RAFT NO LEADER"}` while this member sees no leader, 200
+ * `{"health":"true","reason":""}` otherwise; `?serializable=true` skips the leader check.
+ * What it simplifies: no alarms (NOSPACE, CORRUPT), and the linearizable read etcd does
+ * after the leader check always succeeds. A removed member's etcd has stopped, so it has
+ * no leader either.
+ */
+function etcdHealth({ cluster, member }: HttpContext, method: string, query: URLSearchParams): HttpAnswer {
+  if (method !== 'GET') return { ...plain(405, 'Method Not Allowed'), headers: { Allow: 'GET', 'X-Content-Type-Options': 'nosniff' } };
+  const serializable = query.get('serializable') === 'true';
+  if (member.removed || (!serializable && !cluster.leader())) return plain(503, JSON.stringify({ health: 'false', reason: 'RAFT NO LEADER' }));
+  return { status: 200, body: JSON.stringify({ health: 'true', reason: '' }), contentType: 'text/plain; charset=utf-8' };
 }
 
 // ---- members ---------------------------------------------------------------------------

@@ -364,6 +364,13 @@ export class FakePods implements PodAPI {
   async getStatefulSet(_namespace: string, name: string): Promise<LiveStatefulSet | undefined> {
     return (this.apiStatefulSets.get(name) ?? this.store.get('StatefulSet', name)) as LiveStatefulSet | undefined;
   }
+
+  /** Pods the operator applied itself (the config-check pod) live in the store's objects. */
+  async readPod(namespace: string, name: string): Promise<LivePod | undefined> {
+    this.reads.push(name);
+    const o = this.store.objects.get(`Pod/${namespace}/${name}`);
+    return o && (structuredClone(o) as LivePod);
+  }
 }
 
 export interface ApplyCall {

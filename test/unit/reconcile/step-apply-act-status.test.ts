@@ -20,7 +20,7 @@ async function upToApply(w: World, pass: Pass = w.pass()) {
   if (!v.ok) throw new Error(v.message);
   const obs = await observe(pass, v.cluster);
   const scaled = await scale(pass, obs);
-  const rolled = roll(pass, obs, scaled);
+  const rolled = await roll(pass, obs, scaled);
   return { pass, obs, scaled, rolled, applied: await apply(pass, rolled, scaled) };
 }
 

@@ -16,7 +16,7 @@ async function planned(w: World) {
   if (!v.ok) throw new Error(v.message);
   const obs = await observe(pass, v.cluster);
   const scaled = await scale(pass, obs);
-  return { pass, obs, scaled, rolled: roll(pass, obs, scaled) };
+  return { pass, obs, scaled, rolled: await roll(pass, obs, scaled) };
 }
 
 async function tombstonedOrdinal3(): Promise<World> {

@@ -180,6 +180,12 @@ export async function startStandinHub(o: StandinHubOptions): Promise<StandinHub>
     const old = c.conns.get(m.name);
     if (old && old !== conn) old.end();
     let rt = c.runtimes.get(m.name);
+    // A name that rejoined after its member was removed (lost data, then `pd-ctl member
+    // delete`, then --join) is a new member: its runtime serves the new one, not the old.
+    if (rt && rt.member !== m) {
+      await rt.stop({ closeLog: true });
+      rt = undefined;
+    }
     if (!rt) {
       rt = new MemberRuntime(m, 0, {
         cluster: c.cluster,

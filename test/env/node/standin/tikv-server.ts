@@ -15,6 +15,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { U64 } from '../../pd/pdpb.js';
 import type { RegionEntry } from '../../pd/region-book.js';
 import { type RegionSim, type SimStore, type StoreStandin, startStoreStandin } from '../../stores/stores.js';
+import { inspectConfig, TIKV_SCHEMA, tikvTypeErrorMessage, valueAt } from './config-check.js';
 import { type FlagError, listenAddresses, parseFlags, parseReadableSize, pingcapLogLine } from './cli.js';
 import { HUB_ADDRESS, HubClient, type RegionsPush } from './protocol.js';
 
@@ -117,7 +118,7 @@ interface TikvToml {
   capacityBytes?: number;
 }
 
-function readTikvToml(path: string | undefined): TikvToml {
+function readTikvToml(path: string | undefined, checkOnly: boolean): TikvToml {
   if (!path) return {};
   let doc: Record<string, unknown>;
   try {
@@ -125,6 +126,13 @@ function readTikvToml(path: string | undefined): TikvToml {
   } catch (e) {
     fatal(`invalid configuration file ${JSON.stringify(path)}: ${(e as Error).message}`);
   }
+  // config-check.ts: TikvConfig::from_file panics on a wrong type; unknown keys matter only to --config-check.
+  const findings = inspectConfig(doc, TIKV_SCHEMA);
+  if (findings.typeError) {
+    process.stderr.write(`thread 'main' panicked at cmd/tikv-server/src/main.rs:\n${tikvTypeErrorMessage(path, findings.typeError, valueAt(doc, findings.typeError.key))}\n`);
+    process.exit(101);
+  }
+  if (checkOnly && findings.unknown.length) fatal(`unknown configuration options: ${findings.unknown.join(', ')}`);
   const raftstore = (doc.raftstore ?? {}) as Record<string, unknown>;
   const cap = raftstore.capacity;
   return typeof cap === 'string' && cap !== '0' ? { capacityBytes: parseReadableSize(cap) } : {};
@@ -142,8 +150,11 @@ async function main(): Promise<void> {
     process.stdout.write(`TiKV \nRelease Version:   ${VERSION}\nEdition:           Community\nGit Commit Hash:   tikv-standin\n`);
     process.exit(0);
   }
-  const toml = readTikvToml(f.config as string | undefined);
-  if (f['config-check']) process.exit(0);
+  const toml = readTikvToml(f.config as string | undefined, f['config-check'] === true);
+  if (f['config-check']) {
+    process.stdout.write('config check successful\n');
+    process.exit(0);
+  }
   const pd = (f['pd-endpoints'] as string) || '';
   if (!pd) fatal('the PD endpoints are empty (--pd)');
   const addr = (f.addr as string) || '127.0.0.1:20160';
