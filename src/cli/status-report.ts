@@ -48,7 +48,10 @@ export interface StatusReport {
   generation?: number;
   observedGeneration?: number;
   phase?: string;
+  /** What runs (status.version): the spec's until the operator reported one. */
   version: string;
+  /** spec.version, when it differs from what runs (a roll under way, or not started). */
+  specVersion?: string;
   paused: boolean;
   conditions: Condition[];
   operator: LeaseInfo;
@@ -127,7 +130,7 @@ export function renderStatus(r: StatusReport): string {
   const now = new Date(r.now);
   const out: string[] = [];
   const gen = r.generation === undefined ? '' : `  generation ${r.generation} (observed ${dash(r.observedGeneration)})`;
-  out.push(`TikvCluster ${r.namespace}/${r.name}  phase ${dash(r.phase)}  version ${r.version}${r.paused ? '  PAUSED' : ''}${gen}`);
+  out.push(`TikvCluster ${r.namespace}/${r.name}  phase ${dash(r.phase)}  version ${r.version}${r.specVersion ? ` (spec ${r.specVersion})` : ''}${r.paused ? '  PAUSED' : ''}${gen}`);
   out.push(`Operator:  ${leaseText(r.operator)} (Lease ${r.operator.lease})`);
   out.push(`Waiting:   ${waitingFor(r)}`);
   out.push('', 'Conditions:');

@@ -203,13 +203,16 @@ export async function gatherStatus(o: GatherOptions): Promise<StatusReport> {
   // A pod re-created on the address of a Tombstone has a live store next to the old one.
   const podsWithStore = new Set(stores.filter((s) => s.state !== 'Tombstone').map((s) => s.pod?.name));
 
+  const wanted = cluster.spec?.version ?? 'v8.5.5';
+  const running = status?.version ?? wanted;
   return {
     namespace,
     name,
     generation: cluster.metadata.generation,
     observedGeneration: status?.observedGeneration,
     phase: status?.phase,
-    version: cluster.spec?.version ?? 'v8.5.5',
+    version: running,
+    ...(running !== wanted ? { specVersion: wanted } : {}),
     paused: cluster.spec?.paused ?? false,
     conditions: status?.conditions ?? [],
     operator: lease,

@@ -93,6 +93,14 @@ describe('renderStatus', () => {
   });
 });
 
+describe('renderStatus header', () => {
+  it('shows the version that runs, and the spec\'s beside it while they differ', () => {
+    expect(renderStatus({ ...ready(), version: 'v8.5.5', specVersion: 'v8.5.6' }).split('\n')[0]).toBe(
+      'TikvCluster default/basic  phase Running  version v8.5.5 (spec v8.5.6)  generation 2 (observed 2)',
+    );
+  });
+});
+
 describe('waitingFor', () => {
   it('puts a missing or expired Lease first: nobody reconciles, status may be stale', () => {
     const r = ready();

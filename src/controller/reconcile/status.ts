@@ -93,7 +93,12 @@ async function writeIfChanged(pass: Pass, derived: TikvClusterStatus): Promise<v
   await write(pass, next);
   remember(pass, next);
   // After the write: a failed write is retried, and events emitted before it would repeat.
-  for (const ev of transitionEvents(prev, next)) await pass.writes.emit(pass.target, ev.type, ev.reason, ev.message);
+  for (const ev of transitionEvents(prev, next)) {
+    // The same news in the log: a store going Down or PD becoming unreachable is something an
+    // operator's log reader looks for, not only `kubectl get events`.
+    pass.log[ev.type === 'Warning' ? 'warn' : 'info']({ step: 'status', reason: ev.reason }, ev.message);
+    await pass.writes.emit(pass.target, ev.type, ev.reason, ev.message);
+  }
 }
 
 /** A 404 means the cluster was just deleted (done); other errors are marked as status errors. */

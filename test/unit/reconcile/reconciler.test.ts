@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { names } from '../../../src/api/names.js';
 import { API_VERSION, KIND } from '../../../src/api/v1alpha1.js';
 import { LABELS, PD_BOOTSTRAPPED_KEY, PD_INITIAL_CLUSTER_KEY } from '../../../src/charts/index.js';
-import { basicCluster, BUSY_MS, KEY, NAME, NS, STEADY_MS, tombstonedStore3, UID, World } from './fakes.js';
+import { basicCluster, BUSY_MS, KEY, NAME, NS, recordingLog, STEADY_MS, tombstonedStore3, UID, World } from './fakes.js';
 
 const n = names(NAME);
 const replicasOf = (w: World, name: string) => (w.store.get('StatefulSet', name)?.spec as { replicas: number } | undefined)?.replicas;
@@ -172,6 +172,20 @@ describe('a cluster at rest', () => {
 });
 
 describe('store health', () => {
+  it('logs what it announces: a store going Disconnected is a warning line with the Event\'s words', async () => {
+    const w = await World.atRest();
+    const lines: Array<Record<string, unknown>> = [];
+    w.advance(40_000);
+    w.pd.setStoreState(2, 'Disconnected');
+    await w.reconciler.reconcile(KEY, recordingLog(lines));
+    expect(lines.filter((l) => l.reason === 'StoreStateChanged')).toEqual([
+      expect.objectContaining({ level: 'warn', step: 'status', msg: 'store 3 (basic-tikv-2) is Disconnected (was Up)' }),
+    ]);
+    w.pd.setStoreState(2, 'Up');
+    await w.reconciler.reconcile(KEY, recordingLog(lines));
+    expect(lines.filter((l) => l.reason === 'StoreStateChanged').map((l) => l.level)).toEqual(['warn', 'info']);
+  });
+
   it('reports a Disconnected store: state, a Warning event, Degraded with the store id and pod', async () => {
     const w = await World.atRest();
     const done = w.mark();

@@ -59,6 +59,6 @@ describe('the step names', () => {
     await bad.reconcile();
     const logged = [...w.logged, ...bad.logged].filter((e) => e.step !== undefined).map((e) => e.step);
     for (const step of logged) expect(STEPS).toContain(step);
-    expect(new Set(logged)).toEqual(new Set(['validate', 'observe', 'apply', 'act']));
+    expect(new Set(logged)).toEqual(new Set(['validate', 'observe', 'apply', 'act', 'status']));
   });
 });
